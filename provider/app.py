@@ -1,0 +1,126 @@
+"""Flask application factory: blueprints, request ids, ARM auth and error envelopes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+from provider.arm.errors import ArmError
+from provider.config import Config
+from provider.state import Emulator
+
+log = logging.getLogger("adr_emulator")
+
+# Paths that belong to ARM's front door (auth applies, ARM error envelope).
+ARM_PREFIXES = ("/subscriptions", "/providers", "/tenants")
+
+
+def is_arm_path(path: str) -> bool:
+    lowered = path.lower()
+    return any(lowered == p or lowered.startswith(p + "/") for p in ARM_PREFIXES)
+
+
+def _arm_error_response(exc: ArmError) -> Response:
+    resp = Response(json.dumps(exc.body()), status=exc.status, mimetype="application/json")
+    resp.headers["x-ms-failure-cause"] = "gateway" if exc.status in (401, 404) else "service"
+    for name, value in exc.headers.items():
+        resp.headers[name] = value
+    return resp
+
+
+def create_app(config: Config | None = None, emulator: Emulator | None = None) -> Flask:
+    """Build the WSGI app; every blueprint shares one `Emulator` (store, registry, signing core)."""
+    from provider.arm import auth, frontdoor, routes
+    from provider import internal
+
+    emu = emulator or Emulator(config or Config())
+    app = Flask("adr_emulator")
+    app.config["EMULATOR"] = emu
+    app.config["MAX_CONTENT_LENGTH"] = emu.config.max_body_bytes
+    app.url_map.strict_slashes = False
+
+    for blueprint in (internal.bp, auth.bp, frontdoor.bp, routes.bp, *emu.extensions.get("blueprints", [])):
+        app.register_blueprint(blueprint)
+    for register_data_plane in _data_plane_registrars():
+        register_data_plane(app, emu)
+
+    @app.before_request
+    def _before() -> Response | None:
+        request.environ["adr.request_id"] = str(uuid.uuid4())
+        if emu.config.require_auth and is_arm_path(request.path):
+            from provider.arm.auth import require_bearer
+
+            require_bearer(request.headers.get("Authorization"))
+        return None
+
+    @app.after_request
+    def _after(resp: Response) -> Response:
+        request_id = request.environ.get("adr.request_id") or str(uuid.uuid4())
+        resp.headers["x-ms-request-id"] = request_id
+        resp.headers["x-ms-correlation-request-id"] = request.headers.get("x-ms-correlation-request-id", request_id)
+        client_id = request.headers.get("x-ms-client-request-id")
+        if client_id:
+            resp.headers["x-ms-client-request-id"] = client_id
+        if is_arm_path(request.path):
+            resp.headers["x-ms-routing-request-id"] = f"{emu.config.location.upper()}:{request_id}"
+        log.debug("%s %s -> %s", request.method, request.full_path, resp.status_code)
+        return resp
+
+    @app.errorhandler(ArmError)
+    def _arm_error(exc: ArmError) -> Response:
+        log.info("%s %s -> %s %s: %s", request.method, request.path, exc.status, exc.code, exc.message)
+        return _arm_error_response(exc)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        codes = {404: "NotFound", 405: "MethodNotAllowed", 413: "RequestEntityTooLarge", 400: "BadRequest"}
+        message = {404: f"The path '{request.path}' is not served by this emulator.",
+                   405: f"The requested resource does not support http method '{request.method}'.",
+                   413: f"The request body exceeds the {emu.config.max_body_bytes} byte limit."}.get(status,
+                                                                                                    exc.description)
+        handler = _data_plane_error_handler(request.path)
+        if handler is not None:
+            return handler(status, codes.get(status, "Error"), message or "")
+        return _arm_error_response(ArmError(status, codes.get(status, "Error"), message or ""))
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return _arm_error_response(ArmError(500, "InternalServerError",
+                                            f"The emulator failed to process the request ({type(exc).__name__})."))
+
+    return app
+
+
+def _data_plane_registrars() -> list:
+    """Data-plane services (DPS, IoT Hub) register their blueprints and error handlers here."""
+    registrars = []
+    for module_name in ("provider.dps.service", "provider.hub.service"):
+        try:
+            module = __import__(module_name, fromlist=["register"])
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                continue  # that data plane is not part of this build
+            raise
+        registrars.append(module.register)
+    return registrars
+
+
+_error_handlers: list = []
+
+
+def register_data_plane_error_handler(matcher, handler) -> None:
+    """A data plane's own error format for Flask-level errors (404/405/413) on its paths."""
+    _error_handlers.append((matcher, handler))
+
+
+def _data_plane_error_handler(path: str):
+    for matcher, handler in _error_handlers:
+        if matcher(path):
+            return handler
+    return None

@@ -1,0 +1,41 @@
+"""What a hook gets for one request: the emulator, the resource id, the api-version, the caller."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from provider.arm.ids import ResourceId
+
+if TYPE_CHECKING:
+    from provider.state import Emulator
+
+
+@dataclass
+class RequestContext:
+    emu: Emulator
+    rid: ResourceId | None
+    api_version: str
+    base_url: str  # scheme://host[:port] the caller used, for Location / Azure-AsyncOperation
+    caller: str = "user@adr-emulator.local"
+    caller_type: str = "User"
+    now: datetime | None = None
+    via_deployment: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.now is None:
+            self.now = self.emu.now()
+
+    @property
+    def repo(self):
+        return self.emu.repo
+
+    @property
+    def config(self):
+        return self.emu.config
+
+    def timestamp(self) -> str:
+        assert self.now is not None
+        return self.now.isoformat().replace("+00:00", "Z")

@@ -1,0 +1,473 @@
+"""The generic ARM resource operations: PUT, PATCH, GET, DELETE, list and POST actions.
+
+These functions know no resource type: they drive the type's declaration and hooks. They are
+called by the HTTP routes and by the template engine alike, so a resource deployed by a template
+goes through exactly the same validation and side effects as a direct REST call.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import fnmatch
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from provider.arm import groups
+from provider.arm.context import RequestContext
+from provider.arm.errors import ArmError, group_not_found, not_found, parent_not_found
+from provider.arm.ids import ResourceId, parse_resource_id, try_parse_resource_id
+from provider.arm.resource_type import Action, ResourceType
+from provider.arm.schemas import load_body
+
+if TYPE_CHECKING:
+    from provider.state import Emulator
+
+DEFAULT_PAGE_SIZE = 100
+
+
+@dataclass
+class ArmResponse:
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+def normalize_location(location: str) -> str:
+    return "".join(location.split()).lower()
+
+
+def new_etag() -> str:
+    return f'"{uuid.uuid4().hex}"'
+
+
+def check_api_version(ctx: RequestContext, rtype: ResourceType) -> None:
+    if ctx.emu.config.skip_api_version_check or not rtype.api_versions:
+        return
+    if ctx.api_version.lower() not in (v.lower() for v in rtype.api_versions):
+        raise ArmError(
+            400, "InvalidApiVersionParameter",
+            f"The api-version '{ctx.api_version}' is invalid. The supported versions are "
+            f"'{','.join(rtype.api_versions)}'. Start the emulator with --skip-api-version-check "
+            "(ADR_EMULATOR_SKIP_API_VERSION_CHECK=1) to accept any version.",
+        )
+
+
+def check_conditions(existing: dict[str, Any] | None, if_match: str | None, if_none_match: str | None,
+                     method: str) -> None:
+    """ARM's If-Match / If-None-Match table (peers.md §6.2)."""
+    if if_match:
+        if existing is None:
+            if method == "PATCH":
+                return  # the 404 follows
+            raise ArmError(412, "PreconditionFailed", "The resource does not exist, so If-Match cannot be satisfied.")
+        if if_match.strip() != "*" and if_match.strip() not in _etag_variants(existing.get("etag")):
+            raise ArmError(412, "PreconditionFailed",
+                           f"The condition If-Match '{if_match}' does not match the current ETag.")
+    if if_none_match and if_none_match.strip() == "*" and existing is not None and method == "PUT":
+        raise ArmError(412, "PreconditionFailed", "The resource already exists (If-None-Match: *).")
+
+
+def _etag_variants(etag: str | None) -> set[str]:
+    if not etag:
+        return set()
+    bare = etag.strip('"')
+    return {etag, bare, f'"{bare}"', f'W/"{bare}"'}
+
+
+def check_scope(ctx: RequestContext, rid: ResourceId) -> None:
+    """The resource group, the extension scope and every parent must exist."""
+    emu = ctx.emu
+    if rid.resource_group and not groups.exists(emu, rid.subscription, rid.resource_group):
+        raise group_not_found(rid.resource_group)
+    scope_rid = try_parse_resource_id(rid.scope)
+    if scope_rid is not None and not emu.repo.exists(scope_rid.key):
+        raise ArmError(404, "ResourceNotFound", f"The scope '{rid.scope}' of this resource was not found.",
+                       target="scope")
+    parent = rid.parent
+    chain = []
+    while parent is not None:
+        chain.append(parent)
+        parent = parent.parent
+    for ancestor in reversed(chain):
+        if emu.registry.find(ancestor.full_type) is None:
+            continue  # a path segment that is not a resource of its own (IotHubs/eventHubEndpoints)
+        if not emu.repo.exists(ancestor.key):
+            raise parent_not_found(ancestor.full_type, "/".join(ancestor.names))
+
+
+def check_name(rtype: ResourceType, rid: ResourceId) -> None:
+    if rtype.fixed_names is not None:
+        if rid.name.lower() not in (n.lower() for n in rtype.fixed_names):
+            raise ArmError(400, "InvalidResourceName",
+                           f"The resource name '{rid.name}' is invalid for type '{rtype.full_type}': "
+                           f"the only allowed name is '{rtype.fixed_names[0]}'.", target="name")
+        return
+    rtype.name_rule.check(rid.name, rtype.full_type)
+
+
+def system_data(ctx: RequestContext, existing: dict[str, Any] | None) -> dict[str, Any]:
+    now = ctx.timestamp()
+    created = (existing or {}).get("systemData") or {}
+    return {
+        "createdBy": created.get("createdBy", ctx.caller),
+        "createdByType": created.get("createdByType", ctx.caller_type),
+        "createdAt": created.get("createdAt", now),
+        "lastModifiedBy": ctx.caller,
+        "lastModifiedByType": ctx.caller_type,
+        "lastModifiedAt": now,
+    }
+
+
+def render(ctx: RequestContext, rtype: ResourceType, doc: dict[str, Any]) -> dict[str, Any]:
+    """The response body: the type's view of the stored document at the caller's api-version."""
+    body = copy.deepcopy(doc)
+    if not rtype.etag_in_body:
+        body.pop("etag", None)
+    return rtype.view(ctx, body, ctx.api_version)
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON merge patch."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def _lro_headers(ctx: RequestContext, op: dict[str, Any], *, async_op: bool, location: bool) -> dict[str, str]:
+    ops = ctx.emu.operations
+    headers = {"Retry-After": "0" if ctx.emu.lro_mode.immediate else "1"}
+    query = f"?api-version={ctx.api_version}"
+    if async_op:
+        headers["Azure-AsyncOperation"] = ctx.base_url + ops.status_id(op) + query
+    if location:
+        headers["Location"] = ctx.base_url + ops.result_path(op) + query
+    return headers
+
+
+def _start_op(ctx: RequestContext, rtype: ResourceType, rid: ResourceId, kind: str, location: str | None,
+              running_status: str, **kwargs: Any) -> dict[str, Any]:
+    return ctx.emu.operations.start(
+        namespace=rtype.namespace, location=normalize_location(location or ctx.emu.config.location),
+        subscription=rid.subscription, kind=kind, resource_key=rid.key, resource_id=rid.id,
+        running_status=running_status, **kwargs)
+
+
+def resource_location(ctx: RequestContext, rid: ResourceId) -> str:
+    """The location used in operation URLs: the resource's, its nearest tracked ancestor's, or the default."""
+    probe: ResourceId | None = rid
+    while probe is not None:
+        doc = ctx.emu.repo.get(probe.key)
+        if doc and doc.get("location"):
+            return doc["location"]
+        probe = probe.parent
+    return ctx.emu.config.location
+
+
+# ---- operations ---------------------------------------------------------------------------------
+def put_resource(ctx: RequestContext, rtype: ResourceType, body: Any, if_match: str | None = None,
+                 if_none_match: str | None = None) -> ArmResponse:
+    rid = ctx.rid
+    assert rid is not None
+    check_api_version(ctx, rtype)
+    check_name(rtype, rid)
+    emu = ctx.emu
+    with emu.store.transaction():
+        check_scope(ctx, rid)
+        existing = emu.repo.get(rid.key)
+        check_conditions(existing, if_match, if_none_match, "PUT")
+        if existing and existing.get("properties", {}).get("provisioningState") == "Deleting":
+            raise ArmError(409, "Conflict", f"The resource '{rid.id}' is being deleted.")
+        data = load_body(rtype.schema_for("PUT", ctx.api_version), body)
+        doc: dict[str, Any] = {"id": rid.id, "name": rid.name, "type": rtype.full_type}
+        if rtype.tracked:
+            location = data.get("location")
+            if not location:
+                if rtype.location_required and not (existing and existing.get("location")):
+                    raise ArmError(400, "LocationRequired",
+                                   "The location property is required for this definition.", target="location")
+                location = (existing or {}).get("location") or ""
+            if location:
+                normalized = normalize_location(location)
+                if existing and existing.get("location") and existing["location"] != normalized:
+                    raise ArmError(400, "InvalidResourceLocation",
+                                   f"The resource '{rid.name}' already exists in location '{existing['location']}'. "
+                                   "A resource with the same name cannot be created in another location.",
+                                   target="location")
+                doc["location"] = normalized
+            doc["tags"] = data.get("tags") or {}
+        for name in rtype.envelope_fields:
+            if data.get(name) is not None:
+                doc[name] = data[name]
+        doc["properties"] = dict(data.get("properties") or {})
+        rtype.prepare(ctx, doc, existing)
+        pending = rtype.lro.put and not emu.lro_mode.immediate
+        doc["properties"]["provisioningState"] = "Accepted" if pending else "Succeeded"
+        doc["systemData"] = system_data(ctx, existing)
+        doc["etag"] = new_etag()
+        emu.repo.put(rid, doc)
+        rtype.after_write(ctx, doc, existing)
+        headers: dict[str, str] = {}
+        if rtype.lro.put:
+            op = _start_op(ctx, rtype, rid, "put", doc.get("location") or resource_location(ctx, rid), "Accepted")
+            headers.update(_lro_headers(ctx, op, async_op=True, location=False))
+        stored = emu.repo.get(rid.key) or doc
+    headers["ETag"] = stored["etag"]
+    return ArmResponse(200 if existing else 201, render(ctx, rtype, stored), headers)
+
+
+def patch_resource(ctx: RequestContext, rtype: ResourceType, body: Any, if_match: str | None = None) -> ArmResponse:
+    rid = ctx.rid
+    assert rid is not None
+    check_api_version(ctx, rtype)
+    emu = ctx.emu
+    with emu.store.transaction():
+        check_scope(ctx, rid)
+        existing = emu.repo.get(rid.key)
+        check_conditions(existing, if_match, None, "PATCH")
+        if existing is None:
+            raise not_found(rtype.full_type, "/".join(rid.names), rid.resource_group)
+        data = load_body(rtype.schema_for("PATCH", ctx.api_version), body, partial=False)
+        merged = copy.deepcopy(existing)
+        for name in ("tags", *rtype.envelope_fields):
+            if name in data and name in (*rtype.patchable_envelope, "identity", "sku"):
+                merged[name] = data[name] if name == "tags" else merge_patch(merged.get(name), data[name])
+        if "properties" in data:
+            merged["properties"] = merge_patch(merged.get("properties") or {}, data["properties"])
+        rtype.prepare_patch(ctx, merged, data)
+        pending = rtype.lro.patch and not emu.lro_mode.immediate
+        merged.setdefault("properties", {})["provisioningState"] = "Accepted" if pending else "Succeeded"
+        merged["systemData"] = system_data(ctx, existing)
+        merged["etag"] = new_etag()
+        emu.repo.put(rid, merged)
+        rtype.after_write(ctx, merged, existing)
+        stored = emu.repo.get(rid.key) or merged
+        if pending:
+            op = _start_op(ctx, rtype, rid, "patch", resource_location(ctx, rid), "Accepted")
+            return ArmResponse(202, None, _lro_headers(ctx, op, async_op=False, location=True))
+    return ArmResponse(200, render(ctx, rtype, stored), {"ETag": stored["etag"]})
+
+
+def get_resource(ctx: RequestContext, rtype: ResourceType) -> ArmResponse:
+    rid = ctx.rid
+    assert rid is not None
+    check_api_version(ctx, rtype)
+    ctx.emu.operations.settle_due()
+    doc = ctx.emu.repo.get(rid.key)
+    if doc is None:
+        check_scope(ctx, rid)
+        raise not_found(rtype.full_type, "/".join(rid.names), rid.resource_group)
+    return ArmResponse(200, render(ctx, rtype, doc), {"ETag": doc.get("etag", "")})
+
+
+def delete_resource(ctx: RequestContext, rtype: ResourceType, if_match: str | None = None) -> ArmResponse:
+    rid = ctx.rid
+    assert rid is not None
+    check_api_version(ctx, rtype)
+    emu = ctx.emu
+    with emu.store.transaction():
+        if rid.resource_group and not groups.exists(emu, rid.subscription, rid.resource_group):
+            raise group_not_found(rid.resource_group)
+        existing = emu.repo.get(rid.key)
+        check_conditions(existing, if_match, None, "DELETE")
+        if existing is None:
+            return ArmResponse(204)
+        rtype.before_delete(ctx, existing)
+        refuse_if_referenced(ctx, existing)
+        if not rtype.lro.delete:
+            delete_now(ctx, existing)
+            return ArmResponse(200)
+        if emu.lro_mode.immediate:
+            op = _start_op(ctx, rtype, rid, "delete", resource_location(ctx, rid), "Deleting", result_status=204)
+        else:
+            existing.setdefault("properties", {})["provisioningState"] = "Deleting"
+            emu.repo.update_body(rid.key, existing)
+            op = _start_op(ctx, rtype, rid, "delete", resource_location(ctx, rid), "Deleting", result_status=204)
+    return ArmResponse(202, None, _lro_headers(ctx, op, async_op=True, location=True))
+
+
+def refuse_if_referenced(ctx: RequestContext, doc: dict[str, Any]) -> None:
+    """409 when another resource declares a blocking reference to `doc` (or to something inside it)."""
+    target = doc["id"].lower()
+    blockers = []
+    for rtype in ctx.emu.registry.types.values():
+        if type(rtype).blocking_references is ResourceType.blocking_references:
+            continue
+        for other in ctx.emu.repo.of_type(rtype.key):
+            refs = [r.lower().rstrip("/") for r in rtype.blocking_references(other)]
+            if any(r == target or r.startswith(target + "/") for r in refs):
+                blockers.append(other["id"])
+    if blockers:
+        raise ArmError(409, "Conflict",
+                       f"The resource '{doc['id']}' cannot be deleted while these resources refer to it: "
+                       f"{', '.join(blockers)}. Delete or unlink them first.", target="id")
+
+
+def delete_now(ctx: RequestContext, doc: dict[str, Any]) -> None:
+    """Remove a resource and everything nested under it, running each type's clean-up hook."""
+    emu = ctx.emu
+    with emu.store.transaction():
+        for item in [*emu.repo.descendants(doc["id"]), doc]:
+            item_rid = try_parse_resource_id(item["id"])
+            item_type = emu.registry.find(item_rid.full_type) if item_rid else None
+            if item_type is not None:
+                item_type.after_delete(ctx, item)
+            emu.repo.delete(item["id"])
+
+
+def complete_operation(emu: Emulator, kind: str, resource_key: str | None) -> None:
+    """The final transition of an operation (see `provider.arm.lro`)."""
+    if not resource_key:
+        return
+    if kind == "deletegroup":
+        from provider.arm.ids import parse_scope
+
+        subscription, group = parse_scope(resource_key)
+        if group:
+            groups.delete_contents_and_group(RequestContext(emu, None, "", ""), subscription, group)
+        return
+    doc = emu.repo.get(resource_key)
+    if doc is None:
+        return
+    if kind == "delete":
+        rid = parse_resource_id(doc["id"])
+        delete_now(RequestContext(emu, rid, "", ""), doc)
+    elif kind in ("put", "patch"):
+        doc.setdefault("properties", {})["provisioningState"] = "Succeeded"
+        emu.repo.update_body(resource_key, doc)
+
+
+def list_resources(ctx: RequestContext, rtype: ResourceType, parent: ResourceId | None, scope: str,
+                   collection_url: str, top: int | None, skiptoken: str | None) -> ArmResponse:
+    """List a collection with `nextLink` paging: opaque `$skiptoken`, stable creation order."""
+    check_api_version(ctx, rtype)
+    emu = ctx.emu
+    emu.operations.settle_due()
+    limit = max(1, min(top or DEFAULT_PAGE_SIZE, 1000))
+    after = _decode_skiptoken(skiptoken)
+    if parent is not None:
+        check_scope(ctx, parent)
+        if not emu.repo.exists(parent.key):
+            raise parent_not_found(parent.full_type, "/".join(parent.names))
+        rows = emu.repo.children(parent.key, rtype.key, after, limit + 1)
+    else:
+        sub, group = _scope_parts(scope)
+        if group:
+            if not groups.exists(emu, sub, group):
+                raise group_not_found(group)
+            rows = emu.repo.in_group(sub, group, rtype.key, after, limit + 1)
+        else:
+            rows = emu.repo.in_subscription(sub, rtype.key, after, limit + 1)
+    return page_response(ctx, rows, limit, collection_url, top, lambda d: render(ctx, rtype, d))
+
+
+def page_response(ctx: RequestContext, rows: list[tuple[int, dict]], limit: int, collection_url: str,
+                  top: int | None, to_body: Any) -> ArmResponse:
+    page = rows[:limit]
+    body: dict[str, Any] = {"value": [to_body(doc) for _, doc in page]}
+    if len(rows) > limit:
+        token = _encode_skiptoken(page[-1][0])
+        link = f"{ctx.base_url}{collection_url}?api-version={ctx.api_version}&$skiptoken={token}"
+        if top:
+            link += f"&$top={top}"
+        body["nextLink"] = link
+    return ArmResponse(200, body)
+
+
+def _scope_parts(scope: str) -> tuple[str, str | None]:
+    from provider.arm.ids import parse_scope
+
+    return parse_scope(scope)
+
+
+def _encode_skiptoken(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
+
+
+def _decode_skiptoken(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        if text.startswith("seq:"):
+            return int(text[4:])
+    except (ValueError, UnicodeDecodeError):
+        pass
+    raise ArmError(400, "InvalidSkipToken", "The $skiptoken is not valid; use the nextLink the service returned.")
+
+
+def find_action(rtype: ResourceType, action_path: str) -> tuple[str, Action] | None:
+    for name, action in rtype.actions.items():
+        if fnmatch.fnmatch(action_path.lower(), name.lower()):
+            return name, action
+    return None
+
+
+def post_action(ctx: RequestContext, rtype: ResourceType, action_path: str, body: Any) -> ArmResponse:
+    rid = ctx.rid
+    assert rid is not None
+    check_api_version(ctx, rtype)
+    found = find_action(rtype, action_path)
+    if found is None:
+        raise ArmError(404, "NotFound", f"The action '{action_path}' is not supported on '{rtype.full_type}'.")
+    name, action = found
+    if action.api_versions and ctx.api_version not in action.api_versions and not ctx.emu.config.skip_api_version_check:
+        raise ArmError(400, "InvalidApiVersionParameter",
+                       f"The action '{name}' is not available in api-version '{ctx.api_version}'. The supported "
+                       f"versions are '{','.join(action.api_versions)}'.")
+    emu = ctx.emu
+    with emu.store.transaction():
+        check_scope(ctx, rid)
+        doc = emu.repo.get(rid.key)
+        if doc is None:
+            raise not_found(rtype.full_type, "/".join(rid.names), rid.resource_group)
+        if action.requires_body and not body:
+            raise ArmError(400, "InvalidRequestContent", f"The action '{name}' requires a request body.")
+        data = load_body(action.schema, body) if action.schema else body
+        status, result = action.handler(ctx, doc, data)
+        if not action.long_running:
+            return ArmResponse(status, result)
+        op = _start_op(ctx, rtype, rid, "action", resource_location(ctx, rid), "Accepted",
+                       result_status=status, result=result)
+    return ArmResponse(202, None, _lro_headers(ctx, op, async_op=False, location=True))
+
+
+def operation_result(ctx: RequestContext, op_id: str) -> ArmResponse:
+    """GET on a `Location` URL: 202 while running, then exactly what a synchronous call returns."""
+    import json
+
+    emu = ctx.emu
+    row = emu.operations.poll(op_id)
+    if row is None:
+        raise ArmError(404, "OperationNotFound", f"The operation '{op_id}' was not found.")
+    if row["status"] not in ("Succeeded", "Failed", "Canceled"):
+        return ArmResponse(202, None, _lro_headers(ctx, row, async_op=False, location=True))
+    if row["status"] == "Failed":
+        error = json.loads(row["error"]) if row["error"] else {"code": "Failed", "message": "The operation failed."}
+        return ArmResponse(400, {"error": error})
+    if row["kind"] in ("put", "patch") and row["resource_key"]:
+        doc = emu.repo.get(row["resource_key"])
+        rid = try_parse_resource_id(doc["id"]) if doc else None
+        rtype = emu.registry.find(rid.full_type) if rid else None
+        if doc and rtype:
+            return ArmResponse(200, render(ctx, rtype, doc))
+    if row["kind"] == "delete":
+        return ArmResponse(204)
+    result = json.loads(row["result"]) if row["result"] else None
+    return ArmResponse(row["result_status"] or (200 if result is not None else 204), result)
+
+
+def operation_status(ctx: RequestContext, op_id: str) -> ArmResponse:
+    row = ctx.emu.operations.poll(op_id)
+    if row is None:
+        raise ArmError(404, "OperationNotFound", f"The operation '{op_id}' was not found.")
+    headers = {} if row["status"] in ("Succeeded", "Failed", "Canceled") else {"Retry-After": "1"}
+    return ArmResponse(200, ctx.emu.operations.status_body(row), headers)

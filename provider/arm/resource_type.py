@@ -1,0 +1,173 @@
+"""The declaration every resource-type module makes, and the registry of them.
+
+A resource type is one subclass of `ResourceType` in one module under `provider/resources/`:
+its provider namespace and type path, api-versions, name rule, marshmallow schemas, which
+operations are long-running, its actions, and hooks that run inside the write transaction.
+The generic ARM layer (`provider/arm/handlers.py`) does everything else.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from marshmallow import Schema
+
+from provider.arm.errors import ArmError
+
+if TYPE_CHECKING:
+    from provider.arm.context import RequestContext
+
+
+@dataclass(frozen=True)
+class NameRule:
+    """A resource name rule: length bounds and a pattern, with the message users see."""
+
+    pattern: str = r"^[^<>%&:\\?/\x00-\x1f]+$"
+    min_length: int = 1
+    max_length: int = 260
+    description: str = "The name may not contain '<', '>', '%', '&', ':', '\\', '?', '/' or control characters."
+
+    def check(self, name: str, type_name: str) -> None:
+        if not (self.min_length <= len(name) <= self.max_length) or not re.match(self.pattern, name):
+            raise ArmError(
+                400, "InvalidResourceName",
+                f"The resource name '{name}' is invalid for type '{type_name}'. It must be "
+                f"{self.min_length} to {self.max_length} characters long. {self.description}",
+                target="name",
+            )
+
+
+@dataclass(frozen=True)
+class Action:
+    """A POST action on a resource (`.../{name}/{action}`).
+
+    `handler(ctx, resource, body) -> (status, body)`, run inside the request's transaction.
+    `long_running`: answer 202 + Location (the result is served from the operation) unless the
+    handler has nothing to report and `--lro immediate` is in force, in which case the declared
+    synchronous status is used.
+    """
+
+    handler: Callable[[RequestContext, dict[str, Any], Any], tuple[int, Any]]
+    long_running: bool = True
+    schema: type[Schema] | None = None
+    api_versions: tuple[str, ...] | None = None  # None = every version of the type
+    sync_status_when_immediate: int | None = None  # e.g. 204 for revokeIssuer when nothing to return
+    requires_body: bool = False
+
+
+@dataclass(frozen=True)
+class LroSpec:
+    """How the spec declares each write: long-running or not."""
+
+    put: bool = True
+    patch: bool = True
+    delete: bool = True
+
+
+class ResourceType:
+    """Base class: subclass once per resource type and register it with `@register`."""
+
+    namespace: ClassVar[str]
+    type_path: ClassVar[tuple[str, ...]]
+    api_versions: ClassVar[tuple[str, ...]]
+    tracked: ClassVar[bool] = True  # tracked resources carry location and tags
+    location_required: ClassVar[bool] = True
+    name_rule: ClassVar[NameRule] = NameRule()
+    fixed_names: ClassVar[tuple[str, ...] | None] = None  # singletons such as credentials/default
+    etag_in_body: ClassVar[bool] = False
+    list_at_subscription: ClassVar[bool] = False
+    list_at_group: ClassVar[bool] = True  # only meaningful for top-level types
+    extension: ClassVar[bool] = False  # extension resource: may hang off any scope
+    lro: ClassVar[LroSpec] = LroSpec()
+    actions: ClassVar[dict[str, Action]] = {}
+    put_schema: ClassVar[type[Schema] | None] = None
+    patch_schema: ClassVar[type[Schema] | None] = None
+    patchable_envelope: ClassVar[tuple[str, ...]] = ("tags",)
+    envelope_fields: ClassVar[tuple[str, ...]] = ("identity", "sku", "kind", "extendedLocation")
+    description: ClassVar[str] = ""
+
+    # ---- declaration helpers ----------------------------------------------------------------
+    @property
+    def full_type(self) -> str:
+        return "/".join((self.namespace, *self.type_path))
+
+    @property
+    def key(self) -> str:
+        return self.full_type.lower()
+
+    def schema_for(self, method: str, api_version: str) -> type[Schema] | None:
+        """The marshmallow schema for a request body (override for per-version schemas)."""
+        return self.put_schema if method == "PUT" else self.patch_schema
+
+    def schema_versions(self) -> dict[str, dict[str, type[Schema]]]:
+        """Distinct schemas per api-version and method, for `schemas/` generation."""
+        out: dict[str, dict[str, type[Schema]]] = {}
+        for version in self.api_versions:
+            per_method = {m: s for m in ("PUT", "PATCH") if (s := self.schema_for(m, version)) is not None}
+            out[version] = per_method
+        return out
+
+    # ---- hooks (run inside the write transaction) ----------------------------------------
+    def prepare(self, ctx: RequestContext, doc: dict[str, Any], existing: dict[str, Any] | None) -> None:
+        """Fill server-side fields of `doc` (create or replace) and enforce rules; raise ArmError."""
+
+    def prepare_patch(self, ctx: RequestContext, doc: dict[str, Any], patch: dict[str, Any]) -> None:
+        """Rules for an update; `doc` already holds the merged result."""
+        self.prepare(ctx, doc, doc)
+
+    def after_write(self, ctx: RequestContext, doc: dict[str, Any], existing: dict[str, Any] | None) -> None:
+        """Side effects of a create/replace/update (certificates, linked resources)."""
+
+    def before_delete(self, ctx: RequestContext, doc: dict[str, Any]) -> None:
+        """Refuse a delete (raise ArmError 409) when something still depends on the resource."""
+
+    def after_delete(self, ctx: RequestContext, doc: dict[str, Any]) -> None:
+        """Clean up what the resource owned (keys, certificates)."""
+
+    def blocking_references(self, doc: dict[str, Any]) -> list[str]:
+        """Ids of resources that may not be deleted while `doc` exists (e.g. a hub's linked namespace)."""
+        return []
+
+    def view(self, ctx: RequestContext | None, doc: dict[str, Any], api_version: str) -> dict[str, Any]:
+        """The response body for `doc` at `api_version` (default: the stored document)."""
+        return doc
+
+
+@dataclass
+class Registry:
+    """All declared resource types, found by lower-cased full type (`microsoft.x/a/b`)."""
+
+    types: dict[str, ResourceType] = field(default_factory=dict)
+
+    def add(self, resource_type: ResourceType) -> None:
+        self.types[resource_type.key] = resource_type
+
+    def find(self, full_type: str) -> ResourceType | None:
+        return self.types.get(full_type.lower())
+
+    def has_prefix(self, full_type: str) -> bool:
+        """True when `full_type` is a registered type or the start of one (`IotHubs/eventHubEndpoints`)."""
+        key = full_type.lower()
+        return any(k == key or k.startswith(key + "/") for k in self.types)
+
+    def children_of(self, full_type: str) -> list[ResourceType]:
+        prefix = full_type.lower() + "/"
+        return [t for k, t in self.types.items() if k.startswith(prefix) and "/" not in k[len(prefix):]]
+
+    def namespaces(self) -> dict[str, list[ResourceType]]:
+        out: dict[str, list[ResourceType]] = {}
+        for t in self.types.values():
+            out.setdefault(t.namespace, []).append(t)
+        return out
+
+
+REGISTRY = Registry()
+
+
+def register(cls: type[ResourceType]) -> type[ResourceType]:
+    """Class decorator: declare a resource type to the emulator."""
+    REGISTRY.add(cls())
+    return cls

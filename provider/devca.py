@@ -1,0 +1,116 @@
+"""The development CA and the TLS server certificate the emulator serves HTTPS and MQTT with.
+
+Created at first start in `<data-dir>/tls/`: `ca.pem` (users trust this), `server.pem` and
+`server.key` (mode 0600, needed by the TLS stack). The server certificate covers localhost,
+127.0.0.1, ::1, the advertised host and the wildcard data-plane host names; it is re-issued
+when that list changes. The CA key is kept (0600) so re-issuing keeps the same trusted CA.
+This is a transport credential for a local tool, not part of the emulated PKI: the namespace and
+policy CA keys live in the key store and never touch disk unwrapped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+SERVER_VALIDITY_DAYS = 825
+CA_VALIDITY_DAYS = 3650
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    ca_pem: Path
+    cert_pem: Path
+    key_pem: Path
+
+
+def server_names(public_host: str, suffix: str) -> list[str]:
+    names = ["localhost", "127.0.0.1", "::1", public_host,
+             f"*.azure-devices.{suffix}", f"*.azure-devices-provisioning.{suffix}"]
+    return sorted(set(names))
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.chmod(path, 0o600)
+
+
+def ensure_tls_files(data_dir: Path | None, public_host: str, suffix: str) -> TlsFiles:
+    """Create (or reuse) the dev CA and a server certificate for `server_names`."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    folder = (data_dir / "tls") if data_dir else Path(tempfile.mkdtemp(prefix="adr-emulator-tls-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    ca_pem, ca_key_pem = folder / "ca.pem", folder / "ca.key"
+    cert_pem, key_pem, names_file = folder / "server.pem", folder / "server.key", folder / "server.names"
+    names = server_names(public_host, suffix)
+    now = dt.datetime.now(dt.UTC)
+
+    if ca_pem.exists() and ca_key_pem.exists():
+        ca_cert = x509.load_pem_x509_certificate(ca_pem.read_bytes())
+        ca_key = serialization.load_pem_private_key(ca_key_pem.read_bytes(), None)
+    else:
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "adr-emulator development CA"),
+                             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "adr-emulator")])
+        ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
+        ca_cert = (
+            x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+            .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=CA_VALIDITY_DAYS))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                         content_commitment=False, key_encipherment=False, data_encipherment=False,
+                                         key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(ski, critical=False)
+            .sign(ca_key, hashes.SHA256())
+        )
+        _write_private(ca_key_pem, ca_key.private_bytes(serialization.Encoding.PEM,
+                                                        serialization.PrivateFormat.PKCS8,
+                                                        serialization.NoEncryption()))
+        ca_pem.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+        for stale in (cert_pem, key_pem, names_file):
+            stale.unlink(missing_ok=True)
+
+    current = names_file.read_text() if names_file.exists() else ""
+    if cert_pem.exists() and key_pem.exists() and current == "\n".join(names):
+        cert = x509.load_pem_x509_certificate(cert_pem.read_bytes())
+        if cert.not_valid_after_utc > now + dt.timedelta(days=7):
+            return TlsFiles(ca_pem, cert_pem, key_pem)
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    sans: list[x509.GeneralName] = []
+    for name in names:
+        try:
+            sans.append(x509.IPAddress(ipaddress.ip_address(name)))
+        except ValueError:
+            sans.append(x509.DNSName(name))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, public_host)]))
+        .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=SERVER_VALIDITY_DAYS))
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, key_encipherment=False, key_cert_sign=False,
+                                     crl_sign=False, content_commitment=False, data_encipherment=False,
+                                     key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    _write_private(key_pem, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                              serialization.NoEncryption()))
+    cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM) + ca_cert.public_bytes(serialization.Encoding.PEM))
+    names_file.write_text("\n".join(names))
+    return TlsFiles(ca_pem, cert_pem, key_pem)

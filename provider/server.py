@@ -1,0 +1,107 @@
+"""Serving: cheroot WSGI servers for HTTP and HTTPS (and the MQTT listener when present).
+
+cheroot (CherryPy's production WSGI server) is used because its TLS adapter runs on Python's
+`ssl` module, which lets us request optional client certificates and read the presented chain;
+we hand that chain to the WSGI environ as `SSL_CLIENT_CERT_CHAIN_DER` for X.509 attestation.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from cheroot import wsgi
+from cheroot.ssl.builtin import BuiltinSSLAdapter
+
+from provider.tls import ServerTls, peer_chain_der
+
+log = logging.getLogger("adr_emulator")
+
+
+class ClientCertSSLAdapter(BuiltinSSLAdapter):
+    """cheroot's stdlib TLS adapter with a per-handshake context and the client chain in the environ."""
+
+    def __init__(self, tls: ServerTls) -> None:
+        super().__init__(tls.cert_file, tls.key_file)
+        self._tls = tls
+
+    @property
+    def context(self):  # type: ignore[override]
+        tls = getattr(self, "_tls", None)
+        return tls.context() if tls is not None else self._context
+
+    @context.setter
+    def context(self, value) -> None:
+        self._context = value
+
+    def get_environ(self, sock):  # type: ignore[override]
+        environ = super().get_environ(sock)
+        environ["SSL_CLIENT_CERT_CHAIN_DER"] = peer_chain_der(sock)
+        return environ
+
+
+def free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class Servers:
+    """Starts every listener in its own thread and stops them all together."""
+
+    def __init__(self) -> None:
+        self._servers: list[Any] = []
+        self._threads: list[threading.Thread] = []
+        self._stoppers: list[Callable[[], None]] = []
+
+    def add_wsgi(self, app, host: str, port: int, tls: ServerTls | None = None, threads: int = 16) -> int:
+        """Bind now (so port 0 resolves and errors surface at start-up), serve in a thread."""
+        server = wsgi.Server((host, port), app, numthreads=threads, server_name="adr-emulator",
+                             shutdown_timeout=1, timeout=30)
+        if tls is not None:
+            server.ssl_adapter = ClientCertSSLAdapter(tls)
+        server.prepare()
+        bound = server.bind_addr[1]
+        thread = threading.Thread(target=server.serve, name=f"wsgi-{bound}", daemon=True)
+        self._servers.append(server)
+        self._threads.append(thread)
+        self._stoppers.append(server.stop)
+        return bound
+
+    def add_service(self, start: Callable[[], None], stop: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=start, name=name, daemon=True)
+        self._threads.append(thread)
+        self._stoppers.append(stop)
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        for stop in reversed(self._stoppers):
+            try:
+                stop()
+            except Exception:  # stopping must go on for the others
+                log.exception("error while stopping a listener")
+
+    def wait(self) -> None:
+        """Block until SIGINT/SIGTERM, then stop cleanly."""
+        done = threading.Event()
+
+        def _signal(signum, _frame) -> None:
+            log.info("received signal %s, stopping", signum)
+            done.set()
+
+        signal.signal(signal.SIGINT, _signal)
+        signal.signal(signal.SIGTERM, _signal)
+        try:
+            while not done.wait(0.5):
+                pass
+        finally:
+            self.stop()
+            sys.stdout.flush()

@@ -1,0 +1,86 @@
+"""The emulator's process-wide state: settings, the store, the resource registry, and the
+signing core, which is opened lazily so that start-up stays fast."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from provider.arm.lro import LroMode, Operations
+from provider.arm.repository import Repository
+from provider.arm.resource_type import REGISTRY, Registry
+from provider.config import Config
+from provider.store import Store
+
+if TYPE_CHECKING:
+    from provider.keystore.base import KeyStore
+    from provider.pki import Pki
+
+
+class Emulator:
+    """Everything a request handler needs, shared by all threads of the process."""
+
+    def __init__(self, config: Config, registry: Registry = REGISTRY) -> None:
+        import provider.resources  # noqa: F401  (declares every resource type)
+
+        self.config = config
+        self.registry = registry
+        self.store = Store(config.database_path)
+        self.repo = Repository(self.store)
+        self.lro_mode = LroMode.parse(config.lro)
+        self.operations = Operations(self.store, self.lro_mode, self._complete_operation)
+        self._lock = threading.Lock()
+        self.started_at = datetime.now(UTC)
+        self.clock_offset_seconds = 0.0
+        self.listeners: dict[str, str] = {}  # endpoint name -> URL, filled by the server
+        self.extensions: dict[str, Any] = {}  # data-plane services hang their runtime state here
+
+    def now(self) -> datetime:
+        from datetime import timedelta
+
+        return datetime.now(UTC) + timedelta(seconds=self.clock_offset_seconds)
+
+    # ---- lazily opened signing core -------------------------------------------------------------
+    @cached_property
+    def keystore(self) -> KeyStore:
+        from provider.keystore import open_keystore
+
+        c = self.config
+        with self._lock:
+            return open_keystore(
+                backend=c.keystore, store=self.store, data_dir=None if c.in_memory else c.data_dir,
+                master_key_file=c.master_key_file, pkcs11_module=c.pkcs11_module,
+                pkcs11_token=c.pkcs11_token, pkcs11_pin=c.pkcs11_pin,
+            )
+
+    @cached_property
+    def pki(self) -> Pki:
+        from provider.pki import Pki
+
+        return Pki(self.store, self.keystore, allowed_csr_keys=self.config.allowed_csr_keys, clock=self.now)
+
+    # ---- host names advertised for data planes ----------------------------------------------------
+    def hub_host_name(self, hub_name: str) -> str:
+        return f"{hub_name.lower()}.azure-devices.{self.config.hostname_suffix}"
+
+    def dps_service_host_name(self, dps_name: str) -> str:
+        return f"{dps_name.lower()}.azure-devices-provisioning.{self.config.hostname_suffix}"
+
+    @property
+    def dps_device_host_name(self) -> str:
+        return self.config.public_host
+
+    # ---- operations --------------------------------------------------------------------------------
+    def _complete_operation(self, kind: str, resource_key: str | None, row: dict[str, Any]) -> None:
+        from provider.arm import handlers
+
+        handlers.complete_operation(self, kind, resource_key)
+
+    def reset(self) -> None:
+        self.store.reset()
+        self.__dict__.pop("pki", None)
+        self.__dict__.pop("keystore", None)
+        for hook in self.extensions.get("reset_hooks", []):
+            hook()

@@ -1,0 +1,167 @@
+"""The emulator's one SQLite database.
+
+Every change the emulator makes happens inside `Store.transaction()`: one SQLite transaction,
+committed when the block ends and rolled back on any exception, so a failed request leaves
+nothing half-written. A single connection guarded by a re-entrant lock serves all threads; the
+emulator's write rate is far below what that serialises, and it keeps `:memory:` mode identical
+to the on-disk mode.
+
+Modules that need tables of their own register a schema callback with `register_schema`; the
+callbacks run once when the store opens (and again after `reset`).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+SchemaHook = Callable[[sqlite_utils.Database], None]
+_schema_hooks: list[SchemaHook] = []
+
+
+def register_schema(hook: SchemaHook) -> SchemaHook:
+    """Register a function that creates a module's tables (idempotently). Usable as a decorator."""
+    if hook not in _schema_hooks:
+        _schema_hooks.append(hook)
+    return hook
+
+
+def _core_schema(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS resources (
+            key TEXT PRIMARY KEY,          -- lower-cased resource id
+            id TEXT NOT NULL,              -- id in the casing it was last written with
+            type TEXT NOT NULL,            -- lower-cased full type, e.g. microsoft.devices/iothubs
+            parent TEXT NOT NULL,          -- lower-cased id of the parent scope
+            subscription TEXT NOT NULL,    -- lower-cased subscription id
+            resource_group TEXT,           -- lower-cased group name, NULL at subscription scope
+            seq INTEGER NOT NULL,          -- creation order, for stable listing
+            body TEXT NOT NULL             -- the stored resource document (JSON)
+        )"""
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS resources_parent ON resources(parent, type, seq)")
+    db.execute("CREATE INDEX IF NOT EXISTS resources_group ON resources(subscription, resource_group, seq)")
+    db.execute("CREATE INDEX IF NOT EXISTS resources_type ON resources(type, subscription, seq)")
+    db.execute("CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)")
+    db.execute("CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+
+class Store:
+    """A SQLite database in WAL mode (or in memory) with one-transaction-per-change helpers."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        if path is None:
+            conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        self.db = sqlite_utils.Database(conn)
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._after_commit: list[Callable[[], None]] = []
+        self.create_schema()
+
+    # -- schema --------------------------------------------------------------------------------
+    def create_schema(self) -> None:
+        with self.transaction():
+            _core_schema(self.db)
+            for hook in list(_schema_hooks):
+                hook(self.db)
+
+    def reset(self) -> None:
+        """Drop every table and recreate the schema: `POST /_emulator/reset`."""
+        with self.transaction():
+            for table in self.db.table_names():
+                self.db.execute(f'DROP TABLE IF EXISTS "{table}"')
+        self.create_schema()
+
+    # -- transactions --------------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite_utils.Database]:
+        """One SQLite transaction; nested calls join the outer one."""
+        with self._lock:
+            outer = self._depth == 0
+            if outer:
+                self.db.execute("BEGIN IMMEDIATE")
+            self._depth += 1
+            try:
+                yield self.db
+            except BaseException:
+                self._depth -= 1
+                if outer:
+                    self.db.execute("ROLLBACK")
+                    self._after_commit.clear()
+                raise
+            self._depth -= 1
+            if outer:
+                self.db.execute("COMMIT")
+                callbacks, self._after_commit = self._after_commit, []
+        if outer:
+            for callback in callbacks:
+                callback()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once the current transaction commits (dropped on rollback)."""
+        with self._lock:
+            if self._depth == 0:
+                callback()
+            else:
+                self._after_commit.append(callback)
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite_utils.Database]:
+        """Serialised read access (the connection is shared between threads)."""
+        with self._lock:
+            yield self.db
+
+    def query(self, sql: str, params: tuple | dict = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.db.query(sql, params))
+
+    def query_one(self, sql: str, params: tuple | dict = ()) -> dict[str, Any] | None:
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
+
+    def execute(self, sql: str, params: tuple | dict = ()) -> None:
+        with self.transaction():
+            self.db.execute(sql, params)
+
+    # -- small helpers ---------------------------------------------------------------------------
+    def next_value(self, name: str) -> int:
+        """A monotonically increasing counter (creation order, paging)."""
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO counters(name, value) VALUES (?, 1) "
+                "ON CONFLICT(name) DO UPDATE SET value = value + 1",
+                (name,),
+            )
+            return self.db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()[0]
+
+    def get_setting(self, name: str) -> str | None:
+        row = self.query_one("SELECT value FROM settings WHERE name = ?", (name,))
+        return row["value"] if row else None
+
+    def set_setting(self, name: str, value: str) -> None:
+        self.execute(
+            "INSERT INTO settings(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+            (name, value),
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.conn.close()
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=False)
