@@ -1,0 +1,37 @@
+# The two commands of the quick start: `make run` and `make test`.
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+RUN_ARGS ?=
+
+.PHONY: run test lint bench clean schemas
+
+run: $(VENV)/.installed
+	$(VENV)/bin/adr-emulator serve $(RUN_ARGS)
+
+test: $(VENV)/.installed-test
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check provider tests bench
+
+schemas: $(VENV)/.installed-test
+	$(PY) -m provider.schemagen
+
+bench: $(VENV)/.installed-test
+	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PIP) install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(PY)
+	$(PIP) install -q -e '.[test]'
+	touch $(VENV)/.installed $@
+
+clean:
+	rm -rf $(VENV) .adr-emulator .pytest_cache
