@@ -34,8 +34,8 @@ def _arm_error_response(exc: ArmError) -> Response:
 
 def create_app(config: Config | None = None, emulator: Emulator | None = None) -> Flask:
     """Build the WSGI app; every blueprint shares one `Emulator` (store, registry, signing core)."""
-    from provider.arm import auth, frontdoor, routes
     from provider import internal
+    from provider.arm import auth, frontdoor, routes
 
     emu = emulator or Emulator(config or Config())
     app = Flask("adr_emulator")

@@ -29,7 +29,8 @@ class Config:
     cert: Path | None = None
     key: Path | None = None
     public_host: str = "localhost"  # the host name advertised in URLs and data-plane host names
-    hostname_suffix: str = "localhost"  # hub `{name}.azure-devices.{suffix}`, DPS `{name}.azure-devices-provisioning.{suffix}`
+    # hub `{name}.azure-devices.{suffix}`, DPS `{name}.azure-devices-provisioning.{suffix}`
+    hostname_suffix: str = "localhost"
     subscription_id: str = DEFAULT_SUBSCRIPTION
     tenant_id: str = DEFAULT_TENANT
     keystore: str = "soft"

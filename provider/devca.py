@@ -111,6 +111,7 @@ def ensure_tls_files(data_dir: Path | None, public_host: str, suffix: str) -> Tl
     )
     _write_private(key_pem, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                               serialization.NoEncryption()))
-    cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM) + ca_cert.public_bytes(serialization.Encoding.PEM))
+    pem = serialization.Encoding.PEM
+    cert_pem.write_bytes(cert.public_bytes(pem) + ca_cert.public_bytes(pem))
     names_file.write_text("\n".join(names))
     return TlsFiles(ca_pem, cert_pem, key_pem)

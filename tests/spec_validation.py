@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import jsonschema
@@ -57,7 +57,7 @@ def _rewrite(node, definitions_key: str = "#/definitions/"):
     return node
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_spec(relative: str) -> dict:
     return json.loads((SPECS / relative).read_text())
 

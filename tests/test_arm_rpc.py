@@ -80,7 +80,8 @@ def test_identity_system_assigned(arm, rg):
 
 def test_patch_merges_properties_and_replaces_tags(arm, rg):
     arm.put(ns_path(rg, "ns-p"), {"location": "eastus", "tags": {"a": "1", "b": "2"}, "properties": {
-        "messaging": {"endpoints": {"hub1": {"address": "hub1.example", "endpointType": "Microsoft.Devices/IoTHubs"}}}}})
+        "messaging": {"endpoints": {"hub1": {"address": "hub1.example",
+                                             "endpointType": "Microsoft.Devices/IoTHubs"}}}}})
     r = arm.patch(ns_path(rg, "ns-p"), {"tags": {"c": "3"}, "properties": {"messaging": {"endpoints": {
         "hub2": {"address": "hub2.example"}}}}})
     assert r.status_code == 200, r.text

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, current_app, request
 from provider.arm import groups
 from provider.arm.auth import caller_of  # noqa: F401  (re-exported for routes)
 from provider.arm.errors import ArmError, group_not_found
-from provider.arm.handlers import ArmResponse, delete_now, page_response
+from provider.arm.handlers import ArmResponse, page_response
 from provider.arm.resource_type import ResourceType
 
 if TYPE_CHECKING:

@@ -79,7 +79,8 @@ def put(ctx: RequestContext, subscription: str, name: str, body: dict[str, Any])
             del doc["managedBy"]
         doc["systemData"] = system_data(ctx, existing)
         if existing:
-            db.execute("UPDATE resources SET id = ?, body = ? WHERE key = ?", (doc["id"], dumps(doc), doc["id"].lower()))
+            db.execute("UPDATE resources SET id = ?, body = ? WHERE key = ?",
+                       (doc["id"], dumps(doc), doc["id"].lower()))
         else:
             seq = emu.store.next_value("resource_seq")
             db.execute(

@@ -123,7 +123,7 @@ def system_data(ctx: RequestContext, existing: dict[str, Any] | None) -> dict[st
 
 def render(ctx: RequestContext, rtype: ResourceType, doc: dict[str, Any]) -> dict[str, Any]:
     """The response body: the type's view of the stored document at the caller's api-version."""
-    body = copy.deepcopy(doc)
+    body = {k: copy.deepcopy(v) for k, v in doc.items() if not k.startswith("_")}  # `_x`: internal state
     if not rtype.etag_in_body:
         body.pop("etag", None)
     return rtype.view(ctx, body, ctx.api_version)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from marshmallow import fields, validate
+from marshmallow import fields
 
 from provider.arm.context import RequestContext
 from provider.arm.resource_type import NameRule, ResourceType, register

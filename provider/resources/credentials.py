@@ -1,0 +1,82 @@
+"""`Microsoft.DeviceRegistry/namespaces/credentials` (singleton `default`): the namespace's root CA.
+
+Creating the credential creates a self-signed P-384 root in the key store (see `provider.pki`);
+deleting it destroys the key. `POST .../synchronize` pushes every policy's current issuing CA
+to each IoT hub linked to the namespace, replacing what an earlier sync put there, so a hub
+trusts exactly the namespace's current issuers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from provider.arm.context import RequestContext
+from provider.arm.errors import ArmError
+from provider.arm.ids import parse_resource_id
+from provider.arm.resource_type import Action, ResourceType, register
+from provider.arm.schemas import TagsPatch, TrackedBody
+
+CREDENTIAL_API_VERSIONS = ("2025-11-01-preview", "2026-03-01-preview")
+ROOT_VALIDITY_DAYS = 3650
+
+
+def credential_id_of(namespace_id: str) -> str:
+    return f"{namespace_id}/credentials/default"
+
+
+def namespace_id_of(resource_id: str) -> str:
+    """The namespace id that a credential, policy or device id lives under."""
+    lowered = resource_id.lower()
+    at = lowered.index("/namespaces/") + len("/namespaces/")
+    end = lowered.find("/", at)
+    return resource_id if end < 0 else resource_id[:end]
+
+
+def policy_docs(ctx: RequestContext, credential_key: str) -> list[dict[str, Any]]:
+    rows = ctx.repo.children(credential_key, "microsoft.deviceregistry/namespaces/credentials/policies")
+    return [doc for _, doc in rows]
+
+
+def synchronize(ctx: RequestContext, credential: dict[str, Any], _body: Any) -> tuple[int, Any]:
+    """Write each policy's issuing CA to every hub linked to the namespace (one transaction)."""
+    from provider.resources import iothub_children, iothubs
+
+    pki = ctx.emu.pki
+    entries: list[tuple[str, str, str]] = []
+    for policy in policy_docs(ctx, credential["id"].lower()):
+        ca = pki.active_ca(policy["id"].lower())
+        if ca is not None and ca.certificate_pem:
+            entries.append((f"adr-{policy['name']}", ca.certificate_pem, policy["id"]))
+    hubs = iothubs.linked_hubs(ctx.emu, namespace_id_of(credential["id"]))
+    for hub in hubs:
+        iothub_children.set_synced_certificates(ctx, hub, entries)
+    return 200, {"synchronizedHubs": [h["id"] for h in hubs], "certificates": [e[0] for e in entries]}
+
+
+@register
+class Credentials(ResourceType):
+    namespace = "Microsoft.DeviceRegistry"
+    type_path = ("namespaces", "credentials")
+    api_versions = CREDENTIAL_API_VERSIONS
+    fixed_names = ("default",)
+    put_schema = TrackedBody
+    patch_schema = TagsPatch
+    actions = {"synchronize": Action(synchronize, long_running=True)}
+    description = "The namespace's root certificate authority."
+
+    def after_write(self, ctx: RequestContext, doc: dict[str, Any], existing: dict[str, Any] | None) -> None:
+        owner = doc["id"].lower()
+        if ctx.emu.pki.active_ca(owner) is None:
+            namespace = parse_resource_id(namespace_id_of(doc["id"]))
+            ctx.emu.pki.create_root_ca(owner, f"{namespace.name} root CA", ROOT_VALIDITY_DAYS)
+
+    def before_delete(self, ctx: RequestContext, doc: dict[str, Any]) -> None:
+        policies = policy_docs(ctx, doc["id"].lower())
+        if policies:
+            names = ", ".join(p["name"] for p in policies)
+            raise ArmError(409, "Conflict",
+                           f"The credential cannot be deleted while it has policies: {names}. Delete them first.",
+                           target="policies")
+
+    def after_delete(self, ctx: RequestContext, doc: dict[str, Any]) -> None:
+        ctx.emu.pki.delete_owner(doc["id"].lower())

@@ -1,0 +1,184 @@
+"""`Microsoft.DeviceRegistry/namespaces/devices`: ADR device identities.
+
+Each device carries a revocation identifier that the emulator embeds in every certificate it
+issues to the device. `POST .../revoke` rotates it, so every earlier certificate stops matching
+(the hub compares identifiers instead of checking CRLs), and optionally disables the device.
+The identifier is internal state (`_revocationId`) and never appears in a response.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from marshmallow import fields
+
+from provider.arm.context import RequestContext
+from provider.arm.errors import ArmError
+from provider.arm.ids import parse_resource_id, same_id, try_parse_resource_id
+from provider.arm.resource_type import Action, NameRule, ResourceType, register
+from provider.arm.schemas import BaseSchema, Tags, TrackedBody
+from provider.resources.credentials import namespace_id_of
+
+DEVICE_API_VERSIONS = ("2025-07-01-preview", "2025-10-01", "2025-11-01-preview", "2026-03-01-preview", "2026-04-01")
+POLICY_TYPE = "microsoft.deviceregistry/namespaces/credentials/policies"
+DEVICE_TYPE = "Microsoft.DeviceRegistry/namespaces/devices"
+
+
+class ExtendedLocation(BaseSchema):
+    type = fields.String(required=True)
+    name = fields.String(required=True)
+
+
+class DeviceCredentialPolicy(BaseSchema):
+    resourceId = fields.String(required=True)
+
+
+class Endpoints(BaseSchema):
+    inbound = fields.Dict(keys=fields.String(), values=fields.Dict())
+    outbound = fields.Dict()
+
+
+class DeviceProperties(BaseSchema):
+    enabled = fields.Boolean()
+    externalDeviceId = fields.String()
+    discoveredDeviceRef = fields.String()
+    manufacturer = fields.String()
+    model = fields.String()
+    operatingSystem = fields.String()
+    operatingSystemVersion = fields.String()
+    endpoints = fields.Nested(Endpoints)
+    attributes = fields.Dict()
+    policy = fields.Nested(DeviceCredentialPolicy, allow_none=True)
+
+
+class DeviceBody(TrackedBody):
+    extendedLocation = fields.Nested(ExtendedLocation)
+    properties = fields.Nested(DeviceProperties)
+
+
+class DeviceUpdateProperties(BaseSchema):
+    operatingSystemVersion = fields.String()
+    endpoints = fields.Nested(Endpoints)
+    attributes = fields.Dict()
+    policy = fields.Nested(DeviceCredentialPolicy, allow_none=True)
+    enabled = fields.Boolean()
+
+
+class DeviceUpdate(BaseSchema):
+    tags = Tags()
+    properties = fields.Nested(DeviceUpdateProperties)
+
+
+class RevokeRequest(BaseSchema):
+    disable = fields.Boolean()
+
+
+CREATE_ONLY = ("externalDeviceId", "discoveredDeviceRef", "manufacturer", "model", "operatingSystem")
+
+
+def check_policy_reference(ctx: RequestContext, device_id: str, policy: dict[str, Any] | None) -> None:
+    """The policy must be a policy of the device's own namespace, and must exist."""
+    if not policy:
+        return
+    target = "properties.policy.resourceId"
+    rid = try_parse_resource_id(policy.get("resourceId", ""))
+    if rid is None or rid.type_key != POLICY_TYPE:
+        raise ArmError(400, "InvalidRequestContent",
+                       "properties.policy.resourceId must be the id of a "
+                       "Microsoft.DeviceRegistry/namespaces/credentials/policies resource.", target=target)
+    if not same_id(namespace_id_of(rid.id), namespace_id_of(device_id)):
+        raise ArmError(400, "InvalidRequestContent", "The policy must belong to the device's namespace.",
+                       target=target)
+    if not ctx.repo.exists(rid.key):
+        raise ArmError(404, "LinkedResourceNotFound", f"The policy '{rid.id}' was not found.", target=target)
+
+
+def revoke(ctx: RequestContext, doc: dict[str, Any], body: dict[str, Any] | None) -> tuple[int, Any]:
+    """Rotate the revocation identifier (every earlier certificate stops matching); optionally disable."""
+    doc["_revocationId"] = uuid.uuid4().hex
+    if (body or {}).get("disable"):
+        doc["properties"]["enabled"] = False
+    doc["properties"]["version"] = int(doc["properties"].get("version", 1)) + 1
+    ctx.repo.update_body(doc["id"], doc)
+    policy_id = ((doc["properties"].get("policy") or {}).get("resourceId") or "").lower() or None
+    ctx.emu.pki.revoke_device_certificates(doc["name"], policy_owner=policy_id)
+    for listener in ctx.emu.extensions.get("device_revoked", []):
+        listener(doc)
+    return 200, {"result": "Succeeded"}
+
+
+@register
+class NamespaceDevices(ResourceType):
+    namespace = "Microsoft.DeviceRegistry"
+    type_path = ("namespaces", "devices")
+    api_versions = DEVICE_API_VERSIONS
+    etag_in_body = True
+    name_rule = NameRule(r"^[0-9a-zA-Z][a-zA-Z0-9-]*$", 3, 63,
+                         "Use letters, digits and '-', starting with a letter or digit.")
+    put_schema = DeviceBody
+    patch_schema = DeviceUpdate
+    actions = {"revoke": Action(revoke, schema=RevokeRequest, api_versions=("2026-03-01-preview",))}
+    description = "A device registered in an ADR namespace."
+
+    def prepare(self, ctx: RequestContext, doc: dict[str, Any], existing: dict[str, Any] | None) -> None:
+        props = doc["properties"]
+        old = (existing or {}).get("properties") or {}
+        if existing:
+            for key in CREATE_ONLY:
+                if key in old and key in props and props[key] != old[key]:
+                    raise ArmError(400, "InvalidRequestContent", f"properties.{key} cannot be changed after creation.",
+                                   target=f"properties.{key}")
+                if key in old:
+                    props[key] = old[key]
+        check_policy_reference(ctx, doc["id"], props.get("policy"))
+        props.setdefault("enabled", True)
+        props["uuid"] = old.get("uuid") or str(uuid.uuid4())
+        props["version"] = int(old.get("version", 0)) + 1
+        props["lastTransitionTime"] = ctx.timestamp() if props["enabled"] != old.get("enabled") else \
+            old.get("lastTransitionTime", ctx.timestamp())
+        doc["_revocationId"] = (existing or {}).get("_revocationId") or uuid.uuid4().hex
+
+    def prepare_patch(self, ctx: RequestContext, doc: dict[str, Any], patch: dict[str, Any]) -> None:
+        props = doc["properties"]
+        check_policy_reference(ctx, doc["id"], props.get("policy"))
+        props["version"] = int(props.get("version", 1)) + 1
+
+    def after_write(self, ctx: RequestContext, doc: dict[str, Any], existing: dict[str, Any] | None) -> None:
+        if existing and existing["properties"].get("enabled", True) and not doc["properties"].get("enabled", True):
+            for listener in ctx.emu.extensions.get("device_revoked", []):
+                listener(doc)
+
+
+def device_id_for(namespace_id: str, device_name: str) -> str:
+    return f"{namespace_id}/devices/{device_name}"
+
+
+def get_device(ctx_or_emu: Any, namespace_id: str, device_name: str) -> dict[str, Any] | None:
+    emu = getattr(ctx_or_emu, "emu", ctx_or_emu)
+    return emu.repo.get(device_id_for(namespace_id, device_name).lower())
+
+
+def upsert_from_provisioning(ctx: RequestContext, namespace_id: str, device_name: str, policy_id: str,
+                             location: str) -> dict[str, Any]:
+    """Create or update the ADR device that DPS provisions (inside the caller's transaction)."""
+    from provider.arm.handlers import new_etag, system_data
+
+    rid = parse_resource_id(device_id_for(namespace_id, device_name))
+    existing = ctx.repo.get(rid.key)
+    if existing is None:
+        doc: dict[str, Any] = {
+            "id": rid.id, "name": device_name, "type": DEVICE_TYPE, "location": location, "tags": {},
+            "properties": {"enabled": True, "uuid": str(uuid.uuid4()), "version": 1,
+                           "policy": {"resourceId": policy_id},
+                           "lastTransitionTime": ctx.timestamp(), "provisioningState": "Succeeded"},
+            "_revocationId": uuid.uuid4().hex,
+        }
+    else:
+        doc = existing
+        doc["properties"]["policy"] = {"resourceId": policy_id}
+        doc["properties"]["version"] = int(doc["properties"].get("version", 1)) + 1
+    doc["systemData"] = system_data(ctx, existing)
+    doc["etag"] = new_etag()
+    ctx.repo.put(rid, doc)
+    return doc
