@@ -311,6 +311,10 @@ def refuse_if_referenced(ctx: RequestContext, doc: dict[str, Any]) -> None:
                        f"{', '.join(blockers)}. Delete or unlink them first.", target="id")
 
 
+# Data-plane state that hangs off a resource (hub devices, DPS enrollments) registers a clean-up here.
+DELETE_LISTENERS: list = []
+
+
 def delete_now(ctx: RequestContext, doc: dict[str, Any]) -> None:
     """Remove a resource and everything nested under it, running each type's clean-up hook."""
     emu = ctx.emu
@@ -320,6 +324,8 @@ def delete_now(ctx: RequestContext, doc: dict[str, Any]) -> None:
             item_type = emu.registry.find(item_rid.full_type) if item_rid else None
             if item_type is not None:
                 item_type.after_delete(ctx, item)
+            for listener in DELETE_LISTENERS:
+                listener(ctx, item)
             emu.repo.delete(item["id"])
 
 
