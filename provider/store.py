@@ -89,27 +89,38 @@ class Store:
     # -- transactions --------------------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[sqlite_utils.Database]:
-        """One SQLite transaction; nested calls join the outer one."""
+        """One SQLite transaction; a nested call is a SAVEPOINT inside it.
+
+        A failure inside a nested block rolls back only that block (so a caller that catches the
+        error, such as a template deployment recording a failed resource, keeps nothing of it);
+        a failure that escapes the outermost block rolls back everything.
+        """
         with self._lock:
-            outer = self._depth == 0
-            if outer:
-                self.db.execute("BEGIN IMMEDIATE")
+            depth = self._depth
+            savepoint = f"sp{depth}"
+            self.db.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT {savepoint}")
             self._depth += 1
+            mark = len(self._after_commit)
             try:
                 yield self.db
             except BaseException:
                 self._depth -= 1
-                if outer:
+                del self._after_commit[mark:]
+                if depth == 0:
                     self.db.execute("ROLLBACK")
-                    self._after_commit.clear()
+                else:
+                    self.db.execute(f"ROLLBACK TO {savepoint}")
+                    self.db.execute(f"RELEASE {savepoint}")
                 raise
             self._depth -= 1
-            if outer:
+            if depth == 0:
                 self.db.execute("COMMIT")
                 callbacks, self._after_commit = self._after_commit, []
-        if outer:
-            for callback in callbacks:
-                callback()
+            else:
+                self.db.execute(f"RELEASE {savepoint}")
+                callbacks = []
+        for callback in callbacks:
+            callback()
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` once the current transaction commits (dropped on rollback)."""
