@@ -76,7 +76,7 @@ class Emulator:
     def _complete_operation(self, kind: str, resource_key: str | None, row: dict[str, Any]) -> None:
         from provider.arm import handlers
 
-        handlers.complete_operation(self, kind, resource_key)
+        handlers.complete_operation(self, kind, resource_key, row["status"])
 
     def reset(self) -> None:
         self.store.reset()

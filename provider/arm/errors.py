@@ -17,9 +17,13 @@ class ArmError(Exception):
         self.target = target
         self.details = details or []
         self.headers = headers or {}
+        self.additional_info: list[dict[str, Any]] | None = None
 
     def body(self) -> dict[str, Any]:
-        return {"error": error_detail(self.code, self.message, self.target, self.details)}
+        detail = error_detail(self.code, self.message, self.target, self.details)
+        if self.additional_info:
+            detail["additionalInfo"] = self.additional_info
+        return {"error": detail}
 
 
 def error_detail(code: str, message: str, target: str | None = None,

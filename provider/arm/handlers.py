@@ -144,7 +144,7 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 def _lro_headers(ctx: RequestContext, op: dict[str, Any], *, async_op: bool, location: bool) -> dict[str, str]:
     ops = ctx.emu.operations
-    headers = {"Retry-After": "0" if ctx.emu.lro_mode.immediate else "1"}
+    headers = {"Retry-After": "0" if immediate(ctx) else "1"}
     query = f"?api-version={ctx.api_version}"
     if async_op:
         headers["Azure-AsyncOperation"] = ctx.base_url + ops.status_id(op) + query
@@ -153,8 +153,16 @@ def _lro_headers(ctx: RequestContext, op: dict[str, Any], *, async_op: bool, loc
     return headers
 
 
+def immediate(ctx: RequestContext) -> bool:
+    """Whether writes finish at once: `--lro immediate`, or a write made by a template deployment
+    (the deployment engine waits for each resource, so the deployment's own operation is the one
+    that follows the `--lro` mode)."""
+    return ctx.via_deployment or ctx.emu.lro_mode.immediate
+
+
 def _start_op(ctx: RequestContext, rtype: ResourceType, rid: ResourceId, kind: str, location: str | None,
               running_status: str, **kwargs: Any) -> dict[str, Any]:
+    kwargs.setdefault("immediate", immediate(ctx))
     return ctx.emu.operations.start(
         namespace=rtype.namespace, location=normalize_location(location or ctx.emu.config.location),
         subscription=rid.subscription, kind=kind, resource_key=rid.key, resource_id=rid.id,
@@ -177,6 +185,10 @@ def put_resource(ctx: RequestContext, rtype: ResourceType, body: Any, if_match: 
                  if_none_match: str | None = None) -> ArmResponse:
     rid = ctx.rid
     assert rid is not None
+    if rtype.read_only:
+        raise ArmError(405, "MethodNotAllowed", f"'{rtype.full_type}' resources are read-only.")
+    if rtype.custom_put is not None:
+        return rtype.custom_put(ctx, rtype, body, if_match, if_none_match)
     check_api_version(ctx, rtype)
     check_name(rtype, rid)
     emu = ctx.emu
@@ -209,7 +221,7 @@ def put_resource(ctx: RequestContext, rtype: ResourceType, body: Any, if_match: 
                 doc[name] = data[name]
         doc["properties"] = dict(data.get("properties") or {})
         rtype.prepare(ctx, doc, existing)
-        pending = rtype.lro.put and not emu.lro_mode.immediate
+        pending = rtype.lro.put and not immediate(ctx)
         doc["properties"]["provisioningState"] = "Accepted" if pending else "Succeeded"
         doc["systemData"] = system_data(ctx, existing)
         doc["etag"] = new_etag()
@@ -227,6 +239,8 @@ def put_resource(ctx: RequestContext, rtype: ResourceType, body: Any, if_match: 
 def patch_resource(ctx: RequestContext, rtype: ResourceType, body: Any, if_match: str | None = None) -> ArmResponse:
     rid = ctx.rid
     assert rid is not None
+    if rtype.read_only:
+        raise ArmError(405, "MethodNotAllowed", f"'{rtype.full_type}' resources are read-only.")
     check_api_version(ctx, rtype)
     emu = ctx.emu
     with emu.store.transaction():
@@ -243,7 +257,7 @@ def patch_resource(ctx: RequestContext, rtype: ResourceType, body: Any, if_match
         if "properties" in data:
             merged["properties"] = merge_patch(merged.get("properties") or {}, data["properties"])
         rtype.prepare_patch(ctx, merged, data)
-        pending = rtype.lro.patch and not emu.lro_mode.immediate
+        pending = rtype.lro.patch and not immediate(ctx)
         merged.setdefault("properties", {})["provisioningState"] = "Accepted" if pending else "Succeeded"
         merged["systemData"] = system_data(ctx, existing)
         merged["etag"] = new_etag()
@@ -271,6 +285,8 @@ def get_resource(ctx: RequestContext, rtype: ResourceType) -> ArmResponse:
 def delete_resource(ctx: RequestContext, rtype: ResourceType, if_match: str | None = None) -> ArmResponse:
     rid = ctx.rid
     assert rid is not None
+    if rtype.read_only:
+        raise ArmError(405, "MethodNotAllowed", f"'{rtype.full_type}' resources are read-only.")
     check_api_version(ctx, rtype)
     emu = ctx.emu
     with emu.store.transaction():
@@ -285,7 +301,7 @@ def delete_resource(ctx: RequestContext, rtype: ResourceType, if_match: str | No
         if not rtype.lro.delete:
             delete_now(ctx, existing)
             return ArmResponse(200)
-        if emu.lro_mode.immediate:
+        if immediate(ctx):
             op = _start_op(ctx, rtype, rid, "delete", resource_location(ctx, rid), "Deleting", result_status=204)
         else:
             existing.setdefault("properties", {})["provisioningState"] = "Deleting"
@@ -329,7 +345,7 @@ def delete_now(ctx: RequestContext, doc: dict[str, Any]) -> None:
             emu.repo.delete(item["id"])
 
 
-def complete_operation(emu: Emulator, kind: str, resource_key: str | None) -> None:
+def complete_operation(emu: Emulator, kind: str, resource_key: str | None, status: str = "Succeeded") -> None:
     """The final transition of an operation (see `provider.arm.lro`)."""
     if not resource_key:
         return
@@ -343,11 +359,12 @@ def complete_operation(emu: Emulator, kind: str, resource_key: str | None) -> No
     doc = emu.repo.get(resource_key)
     if doc is None:
         return
-    if kind == "delete":
+    if kind == "delete" and status == "Succeeded":
         rid = parse_resource_id(doc["id"])
         delete_now(RequestContext(emu, rid, "", ""), doc)
     elif kind in ("put", "patch"):
-        doc.setdefault("properties", {})["provisioningState"] = "Succeeded"
+        final = doc.pop("_finalState", None) or ("Failed" if status == "Failed" else "Succeeded")
+        doc.setdefault("properties", {})["provisioningState"] = final
         emu.repo.update_body(resource_key, doc)
 
 
@@ -359,11 +376,16 @@ def list_resources(ctx: RequestContext, rtype: ResourceType, parent: ResourceId 
     emu.operations.settle_due()
     limit = max(1, min(top or DEFAULT_PAGE_SIZE, 1000))
     after = _decode_skiptoken(skiptoken)
+    group: str | None = parent.resource_group if parent is not None else None
     if parent is not None:
         check_scope(ctx, parent)
         if not emu.repo.exists(parent.key):
             raise parent_not_found(parent.full_type, "/".join(parent.names))
         rows = emu.repo.children(parent.key, rtype.key, after, limit + 1)
+    elif rtype.extension:
+        sub, group = _scope_parts(scope)
+        check_scope(ctx, ResourceId(sub, group, rtype.namespace, rtype.type_path, ("x",), scope))
+        rows = emu.repo.children(scope.lower(), rtype.key, after, limit + 1)
     else:
         sub, group = _scope_parts(scope)
         if group:
@@ -372,6 +394,7 @@ def list_resources(ctx: RequestContext, rtype: ResourceType, parent: ResourceId 
             rows = emu.repo.in_group(sub, group, rtype.key, after, limit + 1)
         else:
             rows = emu.repo.in_subscription(sub, rtype.key, after, limit + 1)
+    rows = [(seq, doc) for seq, doc in rows if rtype.list_filter(ctx, doc, group)]
     return page_response(ctx, rows, limit, collection_url, top, lambda d: render(ctx, rtype, d))
 
 
@@ -433,7 +456,7 @@ def post_action(ctx: RequestContext, rtype: ResourceType, action_path: str, body
     with emu.store.transaction():
         check_scope(ctx, rid)
         doc = emu.repo.get(rid.key)
-        if doc is None:
+        if doc is None and name not in rtype.actions_without_resource:
             raise not_found(rtype.full_type, "/".join(rid.names), rid.resource_group)
         if action.requires_body and not body:
             raise ArmError(400, "InvalidRequestContent", f"The action '{name}' requires a request body.")

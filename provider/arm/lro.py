@@ -4,7 +4,8 @@ Side effects of a write happen when the request is answered (in its transaction)
 operation controls is what clients *see*: the resource's non-terminal `provisioningState` and the
 status URL's `status`, until the operation completes. Completing applies the final transition
 generically: `put`/`patch` set `provisioningState: Succeeded`, `delete` removes the resource,
-`action` just exposes its stored result. Modes (`--lro`):
+`action` just exposes its stored result. An operation started with an `error` ends `Failed`.
+A resource may carry `_finalState` (e.g. a failed deployment) to be shown once its operation ends. Modes (`--lro`):
 
 - `immediate`: completes before the response is sent;
 - `polls:N`: the first N polls of its status URL report it running, the next one completes it;
@@ -90,7 +91,7 @@ class Operations:
 
     def start(self, *, namespace: str, location: str, subscription: str, kind: str, resource_key: str | None,
               resource_id: str | None, running_status: str = "Accepted", result_status: int = 200,
-              result: Any = None, error: dict | None = None) -> dict[str, Any]:
+              result: Any = None, error: dict | None = None, immediate: bool | None = None) -> dict[str, Any]:
         """Record a new operation; in immediate mode it completes before this returns."""
         op_id = str(uuid.uuid4())
         now = time.time()
@@ -105,7 +106,7 @@ class Operations:
         }
         with self.store.transaction() as db:
             db["operations"].insert(row)
-            if self.mode.immediate or error is not None:
+            if self.mode.immediate if immediate is None else immediate:
                 self._complete(row, "Failed" if error else "Succeeded")
         return row
 
@@ -121,7 +122,7 @@ class Operations:
             row["polls"] += 1
             self.store.db.execute("UPDATE operations SET polls = ? WHERE id = ?", (row["polls"], op_id))
             if self._is_due(row, counting_poll=True):
-                self._complete(row, "Succeeded")
+                self._complete(row, "Failed" if row["error"] else "Succeeded")
             return self.get(op_id)
 
     def settle_due(self) -> None:
@@ -137,7 +138,7 @@ class Operations:
             for row in due:
                 current = self.get(row["id"])
                 if current and current["ended"] is None:
-                    self._complete(current, "Succeeded")
+                    self._complete(current, "Failed" if current["error"] else "Succeeded")
 
     def pending_for(self, resource_key: str) -> dict[str, Any] | None:
         return self.store.query_one(
@@ -156,8 +157,7 @@ class Operations:
         now = time.time()
         self.store.db.execute("UPDATE operations SET status = ?, ended = ? WHERE id = ?", (status, now, row["id"]))
         row.update(status=status, ended=now)
-        if status == "Succeeded":
-            self.completer(row["kind"], row["resource_key"], row)
+        self.completer(row["kind"], row["resource_key"], row)
 
     # ---- bodies ---------------------------------------------------------------------------------
     @staticmethod

@@ -88,6 +88,15 @@ class ResourceType:
     patchable_envelope: ClassVar[tuple[str, ...]] = ("tags",)
     envelope_fields: ClassVar[tuple[str, ...]] = ("identity", "sku", "kind", "extendedLocation")
     description: ClassVar[str] = ""
+    read_only: ClassVar[bool] = False  # children the service writes itself (deployment operations)
+    actions_without_resource: ClassVar[tuple[str, ...]] = ()  # actions allowed before the resource exists
+    # `custom_put(ctx, rtype, body, if_match, if_none_match) -> ArmResponse` replaces the generic PUT
+    # for a type whose PUT is a process rather than a write (template deployments).
+    custom_put: ClassVar[Any] = None
+
+    def list_filter(self, ctx: RequestContext, doc: dict[str, Any], scope_group: str | None) -> bool:
+        """Whether `doc` belongs in a collection listing at the given scope."""
+        return True
 
     # ---- declaration helpers ----------------------------------------------------------------
     @property

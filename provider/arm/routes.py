@@ -52,9 +52,28 @@ def request_body() -> Any:
     try:
         text = raw.decode("utf-8-sig")
         return json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except json.JSONDecodeError as exc:
+        lenient = _lenient_json(text)
+        if lenient is not None:
+            return lenient
         raise ArmError(400, "InvalidRequestContent",
                        f"The request content was invalid and could not be deserialized: {exc}.") from exc
+    except UnicodeDecodeError as exc:
+        raise ArmError(400, "InvalidRequestContent",
+                       f"The request content was invalid and could not be deserialized: {exc}.") from exc
+
+
+def _lenient_json(text: str) -> Any:
+    """az CLI splices the raw template file (comments, trailing commas, sometimes an unquoted
+    `template` key) into deployment bodies; ARM accepts that, so deployment calls do too."""
+    if "/providers/microsoft.resources/deployments/" not in request.path.lower():
+        return None
+    try:
+        import json5
+
+        return json5.loads(text)
+    except Exception:  # json5 raises several ValueError subclasses
+        return None
 
 
 def api_version(required: bool = True) -> str:
@@ -139,7 +158,13 @@ def subscription_paths(rest: str) -> Response:
     if lowered[1] == "locations" and len(parts) == 2:
         return make_response(frontdoor.list_locations(emu, subscription))
     if lowered[1] == "resourcegroups":
+        if len(parts) >= 5 and lowered[3] == "deployments":  # .../resourcegroups/{rg}/deployments/{name}/operations
+            return _provider_paths(ctx, "/" + "/".join(["subscriptions", *parts[:3], "providers",
+                                                        "Microsoft.Resources", *parts[3:]]))
         return _group_paths(ctx, subscription, parts)
+    if lowered[1] == "deployments" and len(parts) >= 3:  # /subscriptions/{s}/deployments/{name}/operations
+        return _provider_paths(ctx, "/" + "/".join(["subscriptions", parts[0], "providers", "Microsoft.Resources",
+                                                    *parts[1:]]))
     if lowered[1] == "providers":
         if len(parts) == 2:
             return make_response(frontdoor.list_providers(emu, subscription))
