@@ -23,8 +23,6 @@ class Emulator:
     """Everything a request handler needs, shared by all threads of the process."""
 
     def __init__(self, config: Config, registry: Registry = REGISTRY) -> None:
-        import provider.resources  # noqa: F401  (declares every resource type)
-
         self.config = config
         self.registry = registry
         self.store = Store(config.database_path)

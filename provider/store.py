@@ -15,25 +15,70 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlite_utils
+if TYPE_CHECKING:
+    import sqlite_utils
 
-SchemaHook = Callable[[sqlite_utils.Database], None]
+
+class Database:
+    """The connection as modules see it: `execute` and `query` go straight to sqlite3 (hot paths,
+    start-up), while table helpers (`db["t"].insert(...)`, `table_names()`) come from sqlite-utils,
+    imported on first use so start-up does not pay for it."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self._utils: sqlite_utils.Database | None = None
+
+    @property
+    def utils(self) -> sqlite_utils.Database:
+        if self._utils is None:
+            import sqlite_utils
+
+            self._utils = sqlite_utils.Database(self.conn)
+        return self._utils
+
+    def execute(self, sql: str, params: tuple | dict = ()) -> sqlite3.Cursor:
+        return self.conn.execute(sql, params)
+
+    def query(self, sql: str, params: tuple | dict = ()) -> Iterator[dict[str, Any]]:
+        cursor = self.conn.execute(sql, params)
+        names = [d[0] for d in cursor.description or ()]
+        for row in cursor:
+            yield dict(zip(names, row, strict=True))
+
+    def table_names(self) -> list[str]:
+        return self.utils.table_names()
+
+    def __getitem__(self, table: str):
+        return self.utils[table]
+
+
+SchemaHook = Callable[[Database], None]
 _schema_hooks: list[SchemaHook] = []
 
 
+_open_stores: weakref.WeakSet[Store] = weakref.WeakSet()
+
+
 def register_schema(hook: SchemaHook) -> SchemaHook:
-    """Register a function that creates a module's tables (idempotently). Usable as a decorator."""
+    """Register a function that creates a module's tables (idempotently). Usable as a decorator.
+
+    Modules load lazily, so a hook registered after a store opened is applied to it at once.
+    """
     if hook not in _schema_hooks:
         _schema_hooks.append(hook)
+        for store in list(_open_stores):
+            with store.transaction() as db:
+                hook(db)
     return hook
 
 
-def _core_schema(db: sqlite_utils.Database) -> None:
+def _core_schema(db: Database) -> None:
     db.execute(
         """CREATE TABLE IF NOT EXISTS resources (
             key TEXT PRIMARY KEY,          -- lower-cased resource id
@@ -66,11 +111,12 @@ class Store:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
-        self.db = sqlite_utils.Database(conn)
+        self.db = Database(conn)
         self._lock = threading.RLock()
         self._depth = 0
         self._after_commit: list[Callable[[], None]] = []
         self.create_schema()
+        _open_stores.add(self)
 
     # -- schema --------------------------------------------------------------------------------
     def create_schema(self) -> None:
@@ -88,7 +134,7 @@ class Store:
 
     # -- transactions --------------------------------------------------------------------------
     @contextmanager
-    def transaction(self) -> Iterator[sqlite_utils.Database]:
+    def transaction(self) -> Iterator[Database]:
         """One SQLite transaction; a nested call is a SAVEPOINT inside it.
 
         A failure inside a nested block rolls back only that block (so a caller that catches the
@@ -131,7 +177,7 @@ class Store:
                 self._after_commit.append(callback)
 
     @contextmanager
-    def read(self) -> Iterator[sqlite_utils.Database]:
+    def read(self) -> Iterator[Database]:
         """Serialised read access (the connection is shared between threads)."""
         with self._lock:
             yield self.db

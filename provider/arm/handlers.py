@@ -19,7 +19,6 @@ from provider.arm.context import RequestContext
 from provider.arm.errors import ArmError, group_not_found, not_found, parent_not_found
 from provider.arm.ids import ResourceId, parse_resource_id, try_parse_resource_id
 from provider.arm.resource_type import Action, ResourceType
-from provider.arm.schemas import load_body
 
 if TYPE_CHECKING:
     from provider.state import Emulator
@@ -198,6 +197,8 @@ def put_resource(ctx: RequestContext, rtype: ResourceType, body: Any, if_match: 
         check_conditions(existing, if_match, if_none_match, "PUT")
         if existing and existing.get("properties", {}).get("provisioningState") == "Deleting":
             raise ArmError(409, "Conflict", f"The resource '{rid.id}' is being deleted.")
+        from provider.arm.schemas import load_body
+
         data = load_body(rtype.schema_for("PUT", ctx.api_version), body)
         doc: dict[str, Any] = {"id": rid.id, "name": rid.name, "type": rtype.full_type}
         if rtype.tracked:
@@ -249,6 +250,8 @@ def patch_resource(ctx: RequestContext, rtype: ResourceType, body: Any, if_match
         check_conditions(existing, if_match, None, "PATCH")
         if existing is None:
             raise not_found(rtype.full_type, "/".join(rid.names), rid.resource_group)
+        from provider.arm.schemas import load_body
+
         data = load_body(rtype.schema_for("PATCH", ctx.api_version), body, partial=False)
         merged = copy.deepcopy(existing)
         for name in ("tags", *rtype.envelope_fields):
@@ -460,6 +463,8 @@ def post_action(ctx: RequestContext, rtype: ResourceType, action_path: str, body
             raise not_found(rtype.full_type, "/".join(rid.names), rid.resource_group)
         if action.requires_body and not body:
             raise ArmError(400, "InvalidRequestContent", f"The action '{name}' requires a request body.")
+        from provider.arm.schemas import load_body
+
         data = load_body(action.schema, body) if action.schema else body
         status, result = action.handler(ctx, doc, data)
         if not action.long_running:

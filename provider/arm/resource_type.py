@@ -13,11 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from marshmallow import Schema
-
 from provider.arm.errors import ArmError
 
 if TYPE_CHECKING:
+    from marshmallow import Schema
+
     from provider.arm.context import RequestContext
 
 
@@ -147,12 +147,25 @@ class ResourceType:
 
 @dataclass
 class Registry:
-    """All declared resource types, found by lower-cased full type (`microsoft.x/a/b`)."""
+    """All declared resource types, found by lower-cased full type (`microsoft.x/a/b`).
 
-    types: dict[str, ResourceType] = field(default_factory=dict)
+    The resource-type modules (and marshmallow with them) load on the first lookup rather than
+    at start-up, so the emulator answers its health check sooner (see bench/startup.py).
+    """
+
+    _types: dict[str, ResourceType] = field(default_factory=dict)
+    loader: Callable[[], None] | None = None
+    _loaded: bool = False
+
+    @property
+    def types(self) -> dict[str, ResourceType]:
+        if not self._loaded and self.loader is not None:
+            self._loaded = True
+            self.loader()
+        return self._types
 
     def add(self, resource_type: ResourceType) -> None:
-        self.types[resource_type.key] = resource_type
+        self._types[resource_type.key] = resource_type
 
     def find(self, full_type: str) -> ResourceType | None:
         return self.types.get(full_type.lower())
@@ -173,7 +186,11 @@ class Registry:
         return out
 
 
-REGISTRY = Registry()
+def _load_all_resource_modules() -> None:
+    import provider.resources  # noqa: F401  (each module registers its types)
+
+
+REGISTRY = Registry(loader=_load_all_resource_modules)
 
 
 def register(cls: type[ResourceType]) -> type[ResourceType]:

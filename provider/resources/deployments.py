@@ -19,8 +19,6 @@ from provider.arm import handlers
 from provider.arm.context import RequestContext
 from provider.arm.errors import ArmError
 from provider.arm.resource_type import Action, NameRule, ResourceType, register
-from provider.resources.deployment_host import EmulatorDeploymentHost
-from provider.resources.whatif import what_if
 
 DEPLOYMENT_API_VERSIONS = (
     "2019-10-01", "2020-06-01", "2020-08-01", "2020-10-01", "2021-01-01", "2021-04-01", "2022-09-01",
@@ -81,6 +79,13 @@ def _parse_text(text: str, target: str) -> Any:
             return json5.loads(text)
         except Exception as exc:  # json5 raises ValueError subclasses
             raise ArmError(400, "InvalidTemplate", f"The template text is not valid JSON: {exc}", target) from exc
+
+
+def _host(ctx: RequestContext):
+    """The engine and its host load on the first deployment call, not at start-up."""
+    from provider.deployments.host import EmulatorDeploymentHost
+
+    return EmulatorDeploymentHost(ctx)
 
 
 def _scope(ctx: RequestContext, parsed: dict[str, Any]):
@@ -168,7 +173,7 @@ def run_put(ctx: RequestContext, rtype: ResourceType, body: Any, if_match: str |
         raise ArmError(400, "InvalidDeploymentLocation",
                        f"The deployment '{rid.name}' already exists in location '{existing['location']}'.",
                        "location")
-    host = EmulatorDeploymentHost(ctx)
+    host = _host(ctx)
     try:
         validate_template(parsed["template"], parsed["parameters"], scope=scope, host=host)
     except TemplateError as exc:
@@ -243,7 +248,7 @@ def validate(ctx: RequestContext, doc: dict[str, Any] | None, body: Any) -> tupl
     scope = _scope(ctx, parsed)
     try:
         result = validate_template(parsed["template"], parsed["parameters"], scope=scope,
-                                   host=EmulatorDeploymentHost(ctx))
+                                   host=_host(ctx))
     except TemplateError as exc:
         raise _template_error(exc) from exc
     rid = ctx.rid
@@ -263,11 +268,13 @@ def run_what_if(ctx: RequestContext, doc: dict[str, Any] | None, body: Any) -> t
 
     parsed = parse_deployment_body(body)
     scope = _scope(ctx, parsed)
-    host = EmulatorDeploymentHost(ctx)
+    host = _host(ctx)
     try:
         plan = plan_deployment(parsed["template"], parsed["parameters"], scope=scope, host=host)
     except TemplateError as exc:
         raise _template_error(exc) from exc
+    from provider.deployments.whatif import what_if
+
     result_format = (parsed["whatIfSettings"] or {}).get("resultFormat", "FullResourcePayloads")
     return 200, what_if(plan, host, parsed["mode"], scope, result_format)
 
