@@ -451,6 +451,7 @@ def post_action(ctx: RequestContext, rtype: ResourceType, action_path: str, body
     if found is None:
         raise ArmError(404, "NotFound", f"The action '{action_path}' is not supported on '{rtype.full_type}'.")
     name, action = found
+    ctx.extra["action_path"] = action_path
     if action.api_versions and ctx.api_version not in action.api_versions and not ctx.emu.config.skip_api_version_check:
         raise ArmError(400, "InvalidApiVersionParameter",
                        f"The action '{name}' is not available in api-version '{ctx.api_version}'. The supported "

@@ -53,11 +53,20 @@ class EmulatorDeploymentHost:
         return groups.get(self.emu, subscription_id, name)
 
     def get_resource(self, resource_id: str, api_version: str | None) -> dict | None:
+        group = _group_of(resource_id)
+        if group is not None:
+            return groups.get(self.emu, *group)
         ctx, rtype = self._ctx(resource_id, api_version)
         doc = self.emu.repo.get(ctx.rid.key)
         return None if doc is None else handlers.render(ctx, rtype, doc)
 
     def put_resource(self, resource_id: str, body: dict, api_version: str) -> dict:
+        group = _group_of(resource_id)
+        if group is not None:  # subscription-scope templates create resource groups
+            try:
+                return groups.put(self.ctx, group[0], group[1], body)[1]
+            except ArmError as exc:
+                raise ResourceWriteError(exc.code, exc.message, exc.status, exc.target) from exc
         ctx, rtype = self._ctx(resource_id, api_version)
         if isinstance(rtype, GenericResourceType):
             self.not_emulated.add(resource_id.lower())
@@ -68,6 +77,10 @@ class EmulatorDeploymentHost:
         return result.body
 
     def delete_resource(self, resource_id: str, api_version: str | None) -> None:
+        group = _group_of(resource_id)
+        if group is not None:
+            groups.delete_contents_and_group(self.ctx, *group)
+            return
         ctx, rtype = self._ctx(resource_id, api_version)
         doc = self.emu.repo.get(ctx.rid.key)
         if doc is None:
@@ -80,6 +93,7 @@ class EmulatorDeploymentHost:
             raise ResourceWriteError(exc.code, exc.message, exc.status, exc.target) from exc
 
     def post_action(self, resource_id: str, action: str, body: dict | None, api_version: str) -> dict:
+        resource_id, action = self._action_target(resource_id, action)
         ctx, rtype = self._ctx(resource_id, api_version)
         if isinstance(rtype, GenericResourceType):
             raise ResourceWriteError(
@@ -94,6 +108,22 @@ class EmulatorDeploymentHost:
         except ArmError as exc:
             raise ResourceWriteError(exc.code, exc.message, exc.status, exc.target) from exc
         return result.body if isinstance(result.body, dict) else {}
+
+    def _action_target(self, resource_id: str, action: str) -> tuple[str, str]:
+        """`.../IotHubs/h/IotHubKeys/k` + `listkeys` is the action `IotHubKeys/k/listkeys` on the hub,
+        exactly as the REST router reads `POST .../IotHubs/h/IotHubKeys/k/listkeys`."""
+        try:
+            rid = parse_resource_id(resource_id)
+        except ArmError:
+            return resource_id, action
+        suffix: list[str] = []
+        probe = rid
+        while self.emu.registry.find(probe.full_type) is None and probe.parent is not None:
+            suffix = [probe.types[-1], probe.names[-1], *suffix]
+            probe = probe.parent
+        if not suffix or self.emu.registry.find(probe.full_type) is None:
+            return resource_id, action
+        return probe.id, "/".join([*suffix, action])
 
     def list_resource_ids_in_group(self, subscription_id: str, resource_group: str) -> list[str]:
         return [i for i in self.emu.repo.resource_ids_in_group(subscription_id, resource_group)
@@ -118,3 +148,11 @@ class EmulatorDeploymentHost:
 
     def tenant(self) -> dict:
         return {"tenantId": self.tenant_id, "countryCode": "US", "displayName": "adr-emulator tenant"}
+
+
+def _group_of(resource_id: str) -> tuple[str, str] | None:
+    """(subscription, group) when `resource_id` is a resource group's id."""
+    parts = [p for p in resource_id.split("/") if p]
+    if len(parts) == 4 and parts[0].lower() == "subscriptions" and parts[2].lower() == "resourcegroups":
+        return parts[1], parts[3]
+    return None

@@ -231,7 +231,11 @@ def run_put(ctx: RequestContext, rtype: ResourceType, body: Any, if_match: str |
                                 error=props.get("error") if final == "Failed" else None, immediate=immediate)
     headers = handlers._lro_headers(ctx, op, async_op=True, location=False)
     headers["ETag"] = doc["etag"]
-    return handlers.ArmResponse(200 if existing else 201, handlers.render(ctx, rtype, doc), headers)
+    body = handlers.render(ctx, rtype, doc)
+    # As ARM does, the PUT answer reports the deployment as accepted and clients learn the outcome
+    # from the Azure-AsyncOperation URL (az exits non-zero only when that URL reports Failed).
+    body["properties"]["provisioningState"] = "Accepted"
+    return handlers.ArmResponse(200 if existing else 201, body, headers)
 
 
 def _dependencies(result: Any) -> list[dict[str, Any]]:
