@@ -270,3 +270,40 @@ def test_subscription_scope_deployment_creates_a_group(arm):
     assert r.status_code == 201, r.text
     assert requests.get(r.headers["Azure-AsyncOperation"], timeout=30).json()["status"] == "Succeeded"
     assert arm.get(f"resourceGroups/{name}", api_version="2024-03-01").json()["location"] == "westus"
+
+
+def ours(name: str) -> tuple[dict, dict]:
+    template = json.loads((OURS / f"{name}.json").read_text())
+    params = json.loads((OURS / f"{name}.parameters.json").read_text())["parameters"]
+    return template, params
+
+
+@pytest.mark.parametrize("name", ["full-setup", "namespace-with-policy", "hub-and-dps"])
+def test_our_templates_deploy_and_redeploy_without_changes(arm, rg, name):
+    template, params = ours(name)
+    suffix = uuid.uuid4().hex[:6]
+    for key in ("hubName", "dpsName"):
+        if key in params:
+            params[key] = {"value": params[key]["value"] + suffix}
+    got = deploy(arm, rg, name, template, params)
+    assert got["properties"]["outputResources"]
+    r = arm.post(f"{deployment_path(rg, name)}/whatIf", {"properties": {"mode": "Incremental", "template": template,
+                                                                        "parameters": params}}, api_version=API)
+    changes = requests.get(r.headers["Location"], timeout=30).json()["properties"]["changes"]
+    assert changes and {c["changeType"] for c in changes} <= {"NoChange", "Ignore"}, \
+        [(c["resourceId"], c["changeType"], c.get("delta")) for c in changes if c["changeType"] != "NoChange"]
+
+
+def test_full_setup_is_ready_for_devices(arm, rg):
+    template, params = ours("full-setup")
+    outputs = deploy(arm, rg, "full", template, params)["properties"]["outputs"]
+    sync = requests.post(outputs["syncUrl"]["value"], timeout=30)
+    assert sync.status_code == 202
+    assert requests.get(sync.headers["Location"], timeout=30).status_code == 200
+    hub_certs = arm.get(f"resourceGroups/{rg}/providers/Microsoft.Devices/IotHubs/{outputs['hubName']['value']}"
+                        "/certificates", api_version="2025-08-01-preview").json()["value"]
+    assert sorted(c["properties"]["policyResourceId"] for c in hub_certs) == sorted(outputs["policyIds"]["value"])
+    dps = arm.get(f"resourceGroups/{rg}/providers/Microsoft.Devices/provisioningServices/{outputs['dpsName']['value']}",
+                  api_version="2025-02-01-preview").json()
+    assert dps["properties"]["deviceRegistryNamespace"]["resourceId"] == outputs["namespaceId"]["value"]
+    assert dps["properties"]["idScope"] == outputs["dpsIdScope"]["value"]

@@ -169,8 +169,12 @@ def list_resources(ctx: RequestContext, subscription: str, group: str | None) ->
     else:
         rows = [r for r in emu.repo._rows("subscription = ? AND resource_group IS NOT NULL",
                                           (subscription.lower(),))]
+    from provider.deployments.host import is_top_level
+
     value = []
     for _, doc in rows:
+        if not is_top_level(doc["id"]) or doc["type"].lower() == "microsoft.resources/deployments":
+            continue
         item = {k: doc[k] for k in ("id", "name", "type", "location", "tags", "sku", "kind", "identity")
                 if k in doc}
         value.append(item)

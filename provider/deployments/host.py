@@ -126,8 +126,9 @@ class EmulatorDeploymentHost:
         return probe.id, "/".join([*suffix, action])
 
     def list_resource_ids_in_group(self, subscription_id: str, resource_group: str) -> list[str]:
-        return [i for i in self.emu.repo.resource_ids_in_group(subscription_id, resource_group)
-                if "/providers/microsoft.resources/deployments/" not in i.lower()]
+        """The group's top-level resources, as ARM's group listing (and so Complete mode) sees them."""
+        return [doc["id"] for _, doc in self.emu.repo.in_group(subscription_id, resource_group)
+                if is_top_level(doc["id"]) and not doc["type"].lower().startswith("microsoft.resources/")]
 
     def environment(self) -> dict[str, Any]:
         base = self.ctx.base_url
@@ -156,3 +157,11 @@ def _group_of(resource_id: str) -> tuple[str, str] | None:
     if len(parts) == 4 and parts[0].lower() == "subscriptions" and parts[2].lower() == "resourcegroups":
         return parts[1], parts[3]
     return None
+
+
+def is_top_level(resource_id: str) -> bool:
+    """A resource directly in its group: one provider segment and one type/name pair."""
+    lowered = resource_id.lower()
+    if lowered.count("/providers/") != 1:
+        return False
+    return len([p for p in lowered.split("/providers/", 1)[1].split("/") if p]) == 3

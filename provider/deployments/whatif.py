@@ -4,7 +4,8 @@ For each resource the plan would PUT, the prediction compares the properties the
 with what the resource has now: `Create` (absent), `NoChange`, or `Modify` with a property
 `delta`; resources in the group that the template does not mention are `Ignore` (Incremental)
 or `Delete` (Complete). Only properties the template sets are compared: values the service fills
-in itself (ids, keys, host names, provisioning state) are not changes a deployment makes.
+in itself (ids, keys, host names, provisioning state) are not changes a deployment makes, and
+values that need runtime functions are not predicted.
 """
 
 from __future__ import annotations
@@ -50,8 +51,22 @@ def _normal(value: Any, path: str) -> Any:
     return value
 
 
+def _resolved_only(value: Any) -> Any:
+    """Drop the parts of a planned body that still hold expression text: they need runtime values
+    (`reference()`, `list*()`) and are not predicted, as ARM's what-if does not predict them."""
+    if isinstance(value, dict):
+        return {k: _resolved_only(v) for k, v in value.items() if not _unresolved(v)}
+    if isinstance(value, list):
+        return [_resolved_only(v) for v in value]
+    return value
+
+
+def _unresolved(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith("[") and value.endswith("]") and not value.startswith("[[")
+
+
 def _requested(body: dict[str, Any]) -> dict[str, Any]:
-    return {k: copy.deepcopy(body[k]) for k in COMPARED if k in body and body[k] is not None}
+    return {k: _resolved_only(copy.deepcopy(body[k])) for k in COMPARED if k in body and body[k] is not None}
 
 
 def what_if(plan: Any, host: Any, mode: str, scope: Any, result_format: str = "FullResourcePayloads") -> dict:
@@ -75,9 +90,7 @@ def what_if(plan: Any, host: Any, mode: str, scope: Any, result_format: str = "F
             change: dict[str, Any] = {"resourceId": item.resource_id}
             if item.symbolic_name:
                 change["symbolicName"] = item.symbolic_name
-            if not item.body_complete and current is not None:
-                change["changeType"] = "Deploy"
-            elif current is None:
+            if current is None:
                 change["changeType"] = "Create"
                 if result_format != "ResourceIdOnly":
                     change["after"] = {"id": item.resource_id, "name": item.name, "type": item.type,
