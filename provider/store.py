@@ -216,6 +216,7 @@ class Store:
         )
 
     def close(self) -> None:
+        _open_stores.discard(self)
         with self._lock:
             self.db.conn.close()
 

@@ -77,7 +77,7 @@ def peer_chain_der(sock: ssl.SSLSocket | ssl.SSLObject) -> list[bytes]:
     sslobj = getattr(sock, "_sslobj", sock)
     getter = getattr(sock, "get_unverified_chain", None) or getattr(sslobj, "get_unverified_chain", None)
     if getter is not None:
-        chain = getter()
+        chain = [c for c in getter() or [] if c is not None]  # 3.11 answers [None] when no cert was sent
         if chain:
             return [c.public_bytes(ssl._ssl.ENCODING_DER) if hasattr(c, "public_bytes") else bytes(c)
                     for c in chain]

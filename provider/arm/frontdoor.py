@@ -181,13 +181,16 @@ def list_resources(ctx: RequestContext, subscription: str, group: str | None) ->
     return ArmResponse(200, {"value": value})
 
 
-def check_name_availability(ctx: RequestContext, namespace: str, body: Any) -> ArmResponse:
+def check_name_availability(ctx: RequestContext, namespace: str, action: str, body: Any) -> ArmResponse:
+    """`POST .../providers/{ns}/checkNameAvailability` (and per-type variants such as
+    `checkProvisioningServiceNameAvailability`), answered by the type that declares the action."""
     if not isinstance(body, dict) or not body.get("name"):
         raise ArmError(400, "InvalidRequestContent", "The request must carry 'name' (and 'type').", target="name")
-    hook = ctx.emu.extensions.get("name_availability", {}).get(namespace.lower())
-    if hook is None:
-        return ArmResponse(200, {"nameAvailable": True})
-    return ArmResponse(200, hook(ctx, body))
+    for rtype in ctx.emu.registry.types.values():
+        if rtype.namespace.lower() == namespace.lower() and \
+                (rtype.name_availability_action or "").lower() == action.lower():
+            return ArmResponse(200, rtype.name_availability(ctx, body))
+    return ArmResponse(200, {"nameAvailable": True})
 
 
 def tenant_resources_call(ctx: RequestContext, parts: list[str], body: Any) -> ArmResponse:

@@ -234,7 +234,7 @@ def put_resource(ctx: RequestContext, rtype: ResourceType, body: Any, if_match: 
             headers.update(_lro_headers(ctx, op, async_op=True, location=False))
         stored = emu.repo.get(rid.key) or doc
     headers["ETag"] = stored["etag"]
-    return ArmResponse(200 if existing else 201, render(ctx, rtype, stored), headers)
+    return ArmResponse(200 if existing else rtype.create_status, render(ctx, rtype, stored), headers)
 
 
 def patch_resource(ctx: RequestContext, rtype: ResourceType, body: Any, if_match: str | None = None) -> ArmResponse:
@@ -382,8 +382,11 @@ def list_resources(ctx: RequestContext, rtype: ResourceType, parent: ResourceId 
     group: str | None = parent.resource_group if parent is not None else None
     if parent is not None:
         check_scope(ctx, parent)
-        if not emu.repo.exists(parent.key):
-            raise parent_not_found(parent.full_type, "/".join(parent.names))
+        owner: ResourceId | None = parent
+        while owner is not None and emu.registry.find(owner.full_type) is None:
+            owner = owner.parent  # `IotHubs/h/eventHubEndpoints/events` is a path, not a resource
+        if owner is not None and not emu.repo.exists(owner.key):
+            raise parent_not_found(owner.full_type, "/".join(owner.names))
         rows = emu.repo.children(parent.key, rtype.key, after, limit + 1)
     elif rtype.extension:
         sub, group = _scope_parts(scope)

@@ -88,11 +88,18 @@ class ResourceType:
     patchable_envelope: ClassVar[tuple[str, ...]] = ("tags",)
     envelope_fields: ClassVar[tuple[str, ...]] = ("identity", "sku", "kind", "extendedLocation")
     description: ClassVar[str] = ""
+    create_status: ClassVar[int] = 201  # a few services answer 200 on create (IoT Hub consumer groups)
+    # `POST /subscriptions/{s}/providers/{ns}/{action}` name checks this type answers, e.g. checkNameAvailability
+    name_availability_action: ClassVar[str | None] = None
     read_only: ClassVar[bool] = False  # children the service writes itself (deployment operations)
     actions_without_resource: ClassVar[tuple[str, ...]] = ()  # actions allowed before the resource exists
     # `custom_put(ctx, rtype, body, if_match, if_none_match) -> ArmResponse` replaces the generic PUT
     # for a type whose PUT is a process rather than a write (template deployments).
     custom_put: ClassVar[Any] = None
+
+    def name_availability(self, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
+        """`{nameAvailable, reason, message}` for `name_availability_action`."""
+        return {"nameAvailable": True}
 
     def list_filter(self, ctx: RequestContext, doc: dict[str, Any], scope_group: str | None) -> bool:
         """Whether `doc` belongs in a collection listing at the given scope."""

@@ -240,8 +240,10 @@ def _provider_paths(ctx: RequestContext, path: str) -> Response:
     if not rest:
         raise ArmError(404, "NotFound", f"The path '{request.path}' is not served by this emulator.")
     namespace = rest[0]
-    if len(rest) >= 2 and rest[1].lower() in ("checknameavailability",):
-        return make_response(frontdoor.check_name_availability(ctx, namespace, request_body()))
+    if len(rest) == 2 and rest[1].lower().startswith("check") and rest[1].lower().endswith("nameavailability"):
+        if request.method != "POST":
+            raise method_not_allowed("POST")
+        return make_response(frontdoor.check_name_availability(ctx, namespace, rest[1], request_body()))
     subscription, group = parse_scope(scope)
     segments = rest[1:]
     # longest prefix of (type, name) pairs that is a registered type

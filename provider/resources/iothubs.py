@@ -1,0 +1,432 @@
+"""`Microsoft.Devices/IotHubs`: the IoT hub's control plane, and lookups the data planes use.
+
+What the emulator returns is shaped like the real service's answers:
+
+- Server-side properties: `hostName` (`{name}.azure-devices.{suffix}`), `state: Active`, the
+  built-in `events` Event Hub endpoint (partition ids, path, an `sb://` endpoint), `locations`,
+  and defaults for `routing`, `cloudToDevice`, `storageEndpoints`, `messagingEndpoints`,
+  `features` and `enableFileUploadNotifications` when the body leaves them out. `sku.tier` is
+  derived from `sku.name`.
+- Shared-access policies: `iothubowner`, `service`, `device`, `registryRead` and
+  `registryReadWrite` with generated 32-byte keys. **GET (and the PUT/PATCH responses) leave
+  `authorizationPolicies` out**: the current service returns it as null and the SDKs, the CLI
+  (`az iot hub policy list`) and templates (`listKeys(...)`) read keys only through
+  `POST .../listkeys` and `POST .../IotHubKeys/{keyName}/listkeys`. A PUT without
+  `authorizationPolicies` therefore keeps the stored policies and keys; a PUT with them replaces
+  the list (entries without keys keep the same-named policy's keys or get new ones).
+- Connection strings of routing endpoints are echoed with their keys masked (`****`).
+- Names are globally unique, case-insensitively, across every subscription and group
+  (409 `IotHubNameNotAvailable`), and must be 3-50 letters, digits and single hyphens, not all
+  digits.
+- `identity`: SystemAssigned gets a stable generated principal; every user-assigned entry must
+  exist and is echoed with its `principalId`/`clientId`.
+- ADR link (2025-08-01-preview only, SKU `GEN2` only): `properties.deviceRegistry` =
+  `{namespaceResourceId, identityResourceId}`. The namespace must exist (404
+  `LinkedResourceNotFound`; a malformed id is 400 `LinkedInvalidPropertyId`), and the identity must
+  be one of the hub's user-assigned identities (400 `LinkedIdentityNotAssigned`). A linked
+  namespace cannot be deleted while the hub exists (`blocking_references`). The SKU tier cannot
+  change between GEN2 and the classic tiers, nor from Standard down to Basic.
+
+Error codes chosen where the real service's are not documented: `InvalidSku` (bad or
+version-unsupported `sku.name`), `DeviceRegistryRequiresGen2Sku`, `KeyNameNotFound`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from marshmallow import fields, validate
+
+from provider.arm.context import RequestContext
+from provider.arm.errors import ArmError
+from provider.arm.ids import ResourceId, same_id, try_parse_resource_id
+from provider.arm.resource_type import Action, NameRule, ResourceType, register
+from provider.arm.schemas import BaseSchema, ManagedIdentity, TagsPatch, TrackedBody
+from provider.resources import keys
+from provider.resources.identities import is_attached, resource_identity
+
+HUB_TYPE = "Microsoft.Devices/IotHubs"
+HUB_API_VERSIONS = ("2025-08-01-preview", "2023-06-30", "2023-06-30-preview", "2022-11-15-preview",
+                    "2022-04-30-preview", "2021-07-02", "2021-07-02-preview", "2021-03-31", "2020-03-01",
+                    "2019-11-04", "2018-04-01")
+DEVICE_REGISTRY_VERSIONS = ("2025-08-01-preview",)
+SKU_TIERS = {"F1": "Free", "S1": "Standard", "S2": "Standard", "S3": "Standard", "B1": "Basic", "B2": "Basic",
+             "B3": "Basic", "GEN2": "Generation2"}
+HUB_RIGHTS = ("RegistryRead", "RegistryWrite", "ServiceConnect", "DeviceConnect")
+DEFAULT_POLICIES = (("iothubowner", "RegistryWrite, ServiceConnect, DeviceConnect"),
+                    ("service", "ServiceConnect"),
+                    ("device", "DeviceConnect"),
+                    ("registryRead", "RegistryRead"),
+                    ("registryReadWrite", "RegistryWrite"))
+NAMESPACE_TYPE = "microsoft.deviceregistry/namespaces"
+EVENTS_ENDPOINT = "events"
+
+
+# ---- body schemas ---------------------------------------------------------------------------------
+class HubSku(BaseSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1))
+    capacity = fields.Integer(validate=validate.Range(min=1, max=200))  # templates may send "1"
+
+
+class EventHubEndpoint(BaseSchema):
+    retentionTimeInDays = fields.Integer(validate=validate.Range(min=1, max=7))
+    partitionCount = fields.Integer(validate=validate.Range(min=2, max=128))
+
+
+class FeedbackProperties(BaseSchema):
+    lockDurationAsIso8601 = fields.String()
+    ttlAsIso8601 = fields.String()
+    maxDeliveryCount = fields.Integer(validate=validate.Range(min=1, max=100))
+
+
+class CloudToDevice(BaseSchema):
+    maxDeliveryCount = fields.Integer(validate=validate.Range(min=1, max=100))
+    defaultTtlAsIso8601 = fields.String()
+    feedback = fields.Nested(FeedbackProperties)
+
+
+class DeviceRegistryLink(BaseSchema):
+    namespaceResourceId = fields.String(allow_none=True)
+    identityResourceId = fields.String(allow_none=True)
+
+
+class HubProperties(BaseSchema):
+    authorizationPolicies = fields.List(fields.Nested(keys.AuthorizationPolicy), allow_none=True)
+    eventHubEndpoints = fields.Dict(keys=fields.String(), values=fields.Nested(EventHubEndpoint))
+    routing = fields.Dict()
+    storageEndpoints = fields.Dict()
+    messagingEndpoints = fields.Dict()
+    enableFileUploadNotifications = fields.Boolean()
+    cloudToDevice = fields.Nested(CloudToDevice)
+    comments = fields.String()
+    features = fields.String(validate=validate.OneOf(["None", "DeviceManagement"]))
+    ipFilterRules = fields.List(fields.Dict())
+    networkRuleSets = fields.Dict()
+    minTlsVersion = fields.String()
+    disableLocalAuth = fields.Boolean()
+    disableDeviceSAS = fields.Boolean()
+    disableModuleSAS = fields.Boolean()
+    restrictOutboundNetworkAccess = fields.Boolean()
+    allowedFqdnList = fields.List(fields.String())
+    publicNetworkAccess = fields.String(validate=validate.OneOf(["Enabled", "Disabled"]))
+    enableDataResidency = fields.Boolean()
+    rootCertificate = fields.Dict()
+    ipVersion = fields.String(validate=validate.OneOf(["ipv4", "ipv6", "ipv4ipv6"]))
+    deviceStreams = fields.Dict()
+    encryption = fields.Dict()
+
+
+class HubPropertiesWithRegistry(HubProperties):
+    deviceRegistry = fields.Nested(DeviceRegistryLink, allow_none=True)
+
+
+class HubBody(TrackedBody):
+    sku = fields.Nested(HubSku, required=True)
+    identity = fields.Nested(ManagedIdentity, allow_none=True)
+    properties = fields.Nested(HubProperties)
+
+
+class HubBodyWithRegistry(HubBody):
+    properties = fields.Nested(HubPropertiesWithRegistry)
+
+
+# ---- defaults -------------------------------------------------------------------------------------
+def _default_routing() -> dict[str, Any]:
+    return {"endpoints": {"serviceBusQueues": [], "serviceBusTopics": [], "eventHubs": [], "storageContainers": []},
+            "routes": [],
+            "fallbackRoute": {"name": "$fallback", "source": "DeviceMessages", "condition": "true",
+                              "endpointNames": [EVENTS_ENDPOINT], "isEnabled": True}}
+
+
+def _default_cloud_to_device() -> dict[str, Any]:
+    return {"maxDeliveryCount": 10, "defaultTtlAsIso8601": "PT1H",
+            "feedback": {"lockDurationAsIso8601": "PT1M", "ttlAsIso8601": "PT1H", "maxDeliveryCount": 10}}
+
+
+def _default_messaging_endpoints() -> dict[str, Any]:
+    return {"fileNotifications": {"lockDurationAsIso8601": "PT1M", "ttlAsIso8601": "PT1H", "maxDeliveryCount": 10}}
+
+
+def _default_storage_endpoints() -> dict[str, Any]:
+    return {"$default": {"sasTtlAsIso8601": "PT1H", "connectionString": "", "containerName": ""}}
+
+
+_SECRET_PART = re.compile(r"((?:AccountKey|SharedAccessKey)=)[^;]*", re.IGNORECASE)
+
+
+def _mask_secrets(value: Any) -> Any:
+    """Mask `AccountKey=`/`SharedAccessKey=` inside every `connectionString` of a routing block."""
+    if isinstance(value, dict):
+        return {k: (_SECRET_PART.sub(r"\1****", v) if k == "connectionString" and isinstance(v, str)
+                    else _mask_secrets(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_secrets(v) for v in value]
+    return value
+
+
+# ---- actions --------------------------------------------------------------------------------------
+def _full_policy(policy: dict[str, Any]) -> dict[str, Any]:
+    return {"keyName": policy["keyName"], "primaryKey": policy["primaryKey"], "secondaryKey": policy["secondaryKey"],
+            "rights": policy["rights"]}
+
+
+def list_keys(ctx: RequestContext, hub: dict[str, Any], _body: Any) -> tuple[int, Any]:
+    policies = (hub.get("properties") or {}).get("authorizationPolicies") or []
+    return 200, {"value": [_full_policy(p) for p in policies]}
+
+
+def action_segment(ctx: RequestContext, marker: str) -> str | None:
+    """The path segment after `marker` in the action path (`IotHubKeys/{keyName}/listkeys`).
+
+    The generic layer puts the action path in `ctx.extra["action_path"]`; over HTTP the request path
+    is a fallback.
+    """
+    path = ctx.extra.get("action_path")
+    if path is None:
+        try:
+            from flask import has_request_context, request
+
+            path = request.path if has_request_context() else ""
+        except ImportError:  # pragma: no cover
+            path = ""
+    parts = [p for p in str(path).split("/") if p]
+    lowered = [p.lower() for p in parts]
+    if marker.lower() in lowered:
+        at = len(lowered) - 1 - lowered[::-1].index(marker.lower())
+        if at + 1 < len(parts):
+            return parts[at + 1]
+    return None
+
+
+def list_key_for_name(ctx: RequestContext, hub: dict[str, Any], _body: Any) -> tuple[int, Any]:
+    key_name = action_segment(ctx, "IotHubKeys") or ""
+    policy = keys.find_policy((hub.get("properties") or {}).get("authorizationPolicies"), key_name)
+    if policy is None:
+        raise ArmError(404, "KeyNameNotFound", f"The key name '{key_name}' was not found on IoT hub '{hub['name']}'.")
+    return 200, _full_policy(policy)
+
+
+# ---- the resource type ----------------------------------------------------------------------------
+@register
+class IotHubs(ResourceType):
+    namespace = "Microsoft.Devices"
+    type_path = ("IotHubs",)
+    api_versions = HUB_API_VERSIONS
+    list_at_subscription = True
+    etag_in_body = True
+    name_rule = NameRule(r"^(?![0-9]+$)[A-Za-z0-9]+(-[A-Za-z0-9]+)*$", 3, 50,
+                         "Use letters, digits and single hyphens, not only digits, starting and ending with a "
+                         "letter or digit.")
+    patch_schema = TagsPatch  # IotHubResource_Update takes tags only
+    actions = {
+        "listkeys": Action(list_keys, long_running=False),
+        "IotHubKeys/*/listkeys": Action(list_key_for_name, long_running=False),
+    }
+    description = "An Azure IoT hub."
+    name_availability_action = "checkNameAvailability"
+
+    def name_availability(self, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
+        return hub_name_availability(ctx, body)
+
+    def schema_for(self, method: str, api_version: str):
+        if method != "PUT":
+            return self.patch_schema
+        return HubBodyWithRegistry if api_version in DEVICE_REGISTRY_VERSIONS else HubBody
+
+    def prepare(self, ctx: RequestContext, doc: dict[str, Any], existing: dict[str, Any] | None) -> None:
+        check_unique_name(ctx, doc)
+        sku = doc["sku"] = check_sku(ctx, doc["sku"], existing)
+        identity = resource_identity(ctx, doc.get("identity"), existing)
+        if identity is None:
+            doc.pop("identity", None)
+        else:
+            doc["identity"] = identity
+        props = doc["properties"]
+        previous = (existing or {}).get("properties") or {}
+        props["authorizationPolicies"] = keys.merge_policies(
+            props.get("authorizationPolicies"), previous.get("authorizationPolicies"), DEFAULT_POLICIES, HUB_RIGHTS)
+        link = props.pop("deviceRegistry", None)
+        if link and (link.get("namespaceResourceId") or link.get("identityResourceId")):
+            props["deviceRegistry"] = check_device_registry_link(ctx, doc, sku, link)
+        props["state"] = "Active"
+        props["hostName"] = ctx.emu.hub_host_name(doc["name"])
+        props["eventHubEndpoints"] = event_hub_endpoints(ctx, doc, props.get("eventHubEndpoints") or {},
+                                                         previous.get("eventHubEndpoints") or {})
+        routing = props.get("routing") or {}
+        default_routing = _default_routing()
+        routing.setdefault("endpoints", {})
+        for kind, empty in default_routing["endpoints"].items():
+            routing["endpoints"].setdefault(kind, empty)
+        routing.setdefault("routes", [])
+        routing.setdefault("fallbackRoute", default_routing["fallbackRoute"])
+        props["routing"] = routing
+        props.setdefault("storageEndpoints", _default_storage_endpoints())
+        props.setdefault("messagingEndpoints", _default_messaging_endpoints())
+        props.setdefault("enableFileUploadNotifications", False)
+        props.setdefault("cloudToDevice", _default_cloud_to_device())
+        props.setdefault("features", "None")
+        props["locations"] = [{"location": doc.get("location", ""), "role": "primary"}]
+
+    def prepare_patch(self, ctx: RequestContext, doc: dict[str, Any], patch: dict[str, Any]) -> None:
+        """PATCH only changes tags; nothing server-side to recompute."""
+
+    def after_write(self, ctx: RequestContext, doc: dict[str, Any], existing: dict[str, Any] | None) -> None:
+        from provider.resources.iothub_children import ensure_default_consumer_groups
+
+        ensure_default_consumer_groups(ctx, doc)
+
+    def blocking_references(self, doc: dict[str, Any]) -> list[str]:
+        namespace_id = linked_namespace_id(doc)
+        return [namespace_id] if namespace_id else []
+
+    def view(self, ctx: RequestContext | None, doc: dict[str, Any], api_version: str) -> dict[str, Any]:
+        props = doc.get("properties") or {}
+        props.pop("authorizationPolicies", None)
+        if api_version and api_version not in DEVICE_REGISTRY_VERSIONS:
+            props.pop("deviceRegistry", None)
+        for name in ("routing", "storageEndpoints"):
+            if name in props:
+                props[name] = _mask_secrets(props[name])
+        return doc
+
+
+# ---- validation pieces ----------------------------------------------------------------------------
+def check_unique_name(ctx: RequestContext, doc: dict[str, Any]) -> None:
+    other = find_hub_by_name(ctx.emu, doc["name"])
+    if other is not None and other["id"].lower() != doc["id"].lower():
+        raise ArmError(409, "IotHubNameNotAvailable",
+                       f"IotHub name '{doc['name']}' is not available: an IoT hub with this name already exists "
+                       "(hub names are global across subscriptions and resource groups).", target="name")
+
+
+def check_sku(ctx: RequestContext, sku: dict[str, Any], existing: dict[str, Any] | None) -> dict[str, Any]:
+    allowed = [n for n in SKU_TIERS if n != "GEN2" or ctx.api_version in DEVICE_REGISTRY_VERSIONS]
+    name = next((n for n in allowed if n.lower() == str(sku.get("name", "")).lower()), None)
+    if name is None:
+        raise ArmError(400, "InvalidSku",
+                       f"The SKU '{sku.get('name')}' is not valid for api-version '{ctx.api_version}'. Valid SKUs: "
+                       f"{', '.join(allowed)}.", target="sku.name")
+    tier = SKU_TIERS[name]
+    old_tier = ((existing or {}).get("sku") or {}).get("tier")
+    if old_tier and old_tier != tier and ("Generation2" in (old_tier, tier) or (old_tier, tier) == ("Standard",
+                                                                                                     "Basic")):
+        raise ArmError(400, "InvalidSku", f"The SKU tier cannot change from {old_tier} to {tier}.", target="sku.name")
+    return {"name": name, "tier": tier, "capacity": int(sku.get("capacity") or 1)}
+
+
+def check_device_registry_link(ctx: RequestContext, hub: dict[str, Any], sku: dict[str, Any],
+                               link: dict[str, Any]) -> dict[str, Any]:
+    """Validate `properties.deviceRegistry`: a GEN2 (or Standard) hub, an existing namespace, an attached identity.
+
+    The docs tie the link to GEN2; Standard tiers are accepted too (docs/divergences.md) because
+    templates in the field link S1 hubs. Free and Basic hubs are refused.
+    """
+    target = "properties.deviceRegistry"
+    if sku["name"] not in ("GEN2", "S1", "S2", "S3"):
+        raise ArmError(400, "DeviceRegistryRequiresGen2Sku",
+                       f"Linking an Azure Device Registry namespace needs an IoT hub with SKU GEN2, not "
+                       f"'{sku['name']}'.", target="sku.name")
+    namespace_id = link.get("namespaceResourceId") or ""
+    rid = try_parse_resource_id(namespace_id)
+    if rid is None or rid.type_key != NAMESPACE_TYPE:
+        raise ArmError(400, "LinkedInvalidPropertyId",
+                       f"Property id '{namespace_id}' at path '{target}.namespaceResourceId' is invalid. Expect the "
+                       "id of a Microsoft.DeviceRegistry/namespaces resource.", target=f"{target}.namespaceResourceId")
+    if not ctx.repo.exists(rid.key):
+        raise ArmError(404, "LinkedResourceNotFound",
+                       f"The Device Registry namespace '{namespace_id}' linked by this IoT hub was not found.",
+                       target=f"{target}.namespaceResourceId")
+    identity_id = link.get("identityResourceId") or ""
+    if not identity_id:
+        raise ArmError(400, "InvalidRequestContent",
+                       "'identityResourceId' is required with 'namespaceResourceId': it names the user-assigned "
+                       "identity the hub uses to reach the namespace.", target=f"{target}.identityResourceId")
+    if not is_attached(hub, identity_id):
+        raise ArmError(400, "LinkedIdentityNotAssigned",
+                       f"The identity '{identity_id}' must be one of the hub's user-assigned identities "
+                       "(identity.userAssignedIdentities).", target=f"{target}.identityResourceId")
+    return {"namespaceResourceId": namespace_id, "identityResourceId": identity_id}
+
+
+def event_hub_endpoints(ctx: RequestContext, hub: dict[str, Any], requested: dict[str, Any],
+                        previous: dict[str, Any]) -> dict[str, Any]:
+    """The built-in `events` endpoint; its partition count is fixed once the hub exists."""
+    asked = next((v for k, v in requested.items() if k.lower() == EVENTS_ENDPOINT), {}) or {}
+    old = previous.get(EVENTS_ENDPOINT) or {}
+    default_count = 2 if hub["sku"]["name"] == "F1" else 4
+    count = old.get("partitionCount") or asked.get("partitionCount") or default_count
+    if old and asked.get("partitionCount") and asked["partitionCount"] != old["partitionCount"]:
+        raise ArmError(400, "InvalidRequestContent",
+                       f"The partition count of the 'events' endpoint cannot change after creation "
+                       f"(it is {old['partitionCount']}).", target="properties.eventHubEndpoints.events.partitionCount")
+    name = hub["name"].lower()
+    return {EVENTS_ENDPOINT: {
+        "retentionTimeInDays": asked.get("retentionTimeInDays") or old.get("retentionTimeInDays") or 1,
+        "partitionCount": count,
+        "partitionIds": [str(i) for i in range(count)],
+        "path": name,
+        "endpoint": f"sb://iothub-ns-{name}.servicebus.{ctx.config.hostname_suffix}/",
+    }}
+
+
+# ---- helpers for the data planes and the ADR sync -------------------------------------------------
+def all_hubs(emu: Any) -> list[dict[str, Any]]:
+    return emu.repo.of_type(HUB_TYPE)
+
+
+def find_hub_by_name(emu: Any, name: str) -> dict[str, Any] | None:
+    """The hub with this name in any subscription or group (names are global), or None."""
+    wanted = name.lower()
+    return next((h for h in all_hubs(emu) if h["name"].lower() == wanted), None)
+
+
+def find_hub_by_host(emu: Any, host: str) -> dict[str, Any] | None:
+    """The hub whose `hostName` is `host` (case-insensitive, any `:port` ignored), or None."""
+    wanted = keys.strip_port(host)
+    for hub in all_hubs(emu):
+        if emu.hub_host_name(hub["name"]).lower() == wanted:
+            return hub
+    return None
+
+
+def hub_policy_keys(emu: Any, hub_doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """`{keyName: {primaryKey, secondaryKey, rights}}` of a hub's shared-access policies."""
+    return keys.policy_map((hub_doc.get("properties") or {}).get("authorizationPolicies"))
+
+
+def connection_string(emu: Any, hub_doc: dict[str, Any], policy_name: str) -> str:
+    """`HostName=...;SharedAccessKeyName=...;SharedAccessKey=...` with the policy's primary key; KeyError if absent."""
+    policy = keys.find_policy((hub_doc.get("properties") or {}).get("authorizationPolicies"), policy_name)
+    if policy is None:
+        raise KeyError(policy_name)
+    return keys.connection_string(emu.hub_host_name(hub_doc["name"]), policy["keyName"], policy["primaryKey"])
+
+
+def linked_namespace_id(hub_doc: dict[str, Any]) -> str | None:
+    link = (hub_doc.get("properties") or {}).get("deviceRegistry") or {}
+    return link.get("namespaceResourceId") or None
+
+
+def linked_hubs(emu: Any, namespace_id: str) -> list[dict[str, Any]]:
+    """Every hub whose `properties.deviceRegistry.namespaceResourceId` is `namespace_id`."""
+    return [h for h in all_hubs(emu) if same_id(linked_namespace_id(h), namespace_id)]
+
+
+def hub_rid(hub_doc: dict[str, Any]) -> ResourceId:
+    rid = try_parse_resource_id(hub_doc["id"])
+    assert rid is not None
+    return rid
+
+
+def hub_name_availability(ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
+    """The answer to `POST .../providers/Microsoft.Devices/checkNameAvailability` (for the front door)."""
+    name = str(body.get("name") or "")
+    try:
+        IotHubs.name_rule.check(name, HUB_TYPE)
+    except ArmError as exc:
+        return {"nameAvailable": False, "reason": "Invalid", "message": exc.message}
+    if find_hub_by_name(ctx.emu, name) is not None:
+        return {"nameAvailable": False, "reason": "AlreadyExists",
+                "message": f"IotHub name '{name}' is not available"}
+    return {"nameAvailable": True}

@@ -1,0 +1,169 @@
+"""Shared-access keys and connection strings, as IoT Hub and DPS use them.
+
+Both services keep a list of named authorization policies (`keyName`, `rights`, a primary and a
+secondary key). The keys live in the stored resource document; responses leave them out and only
+the `listkeys` actions reveal them, which is how the real services behave today. A PUT that does
+not carry `authorizationPolicies` keeps the existing policies and keys, so a client that does
+GET-modify-PUT (the SDKs, `az iot hub update`) never rotates keys by accident.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import secrets
+from collections.abc import Iterable
+from typing import Any
+
+from marshmallow import fields, validate
+
+from provider.arm.errors import ArmError
+from provider.arm.schemas import BaseSchema
+
+KEY_BYTES = 32
+MASK = "****"
+_KEY_NAME = re.compile(r"^[^\s;=]{1,64}$")
+
+
+class AuthorizationPolicy(BaseSchema):
+    """One entry of `properties.authorizationPolicies` in a PUT body."""
+
+    keyName = fields.String(required=True, validate=validate.Regexp(_KEY_NAME))
+    primaryKey = fields.String(allow_none=True)
+    secondaryKey = fields.String(allow_none=True)
+    rights = fields.String(required=True)
+
+
+def new_key() -> str:
+    """A fresh base64 key of 32 random bytes, the size the real services generate."""
+    return base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode()
+
+
+def is_valid_key(value: str) -> bool:
+    """A usable SAS key is base64 of 16 to 64 bytes."""
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return 16 <= len(raw) <= 64
+
+
+def normalize_rights(value: str, allowed: Iterable[str], target: str) -> str:
+    """`"RegistryRead,ServiceConnect"` -> `"RegistryRead, ServiceConnect"`; unknown rights are a 400."""
+    canonical = {r.lower(): r for r in allowed}
+    parts = [p.strip() for p in value.split(",") if p.strip()]
+    if not parts:
+        raise ArmError(400, "InvalidRequestContent", f"The property '{target}' must name at least one right.",
+                       target=target)
+    out: list[str] = []
+    for part in parts:
+        right = canonical.get(part.lower())
+        if right is None:
+            raise ArmError(400, "InvalidRequestContent",
+                           f"The right '{part}' in '{target}' is not valid. Allowed rights: {', '.join(allowed)}.",
+                           target=target)
+        if right not in out:
+            out.append(right)
+    return ", ".join(out)
+
+
+def merge_policies(requested: list[dict[str, Any]] | None, existing: list[dict[str, Any]] | None,
+                   defaults: Iterable[tuple[str, str]], allowed_rights: Iterable[str],
+                   target: str = "properties.authorizationPolicies") -> list[dict[str, Any]]:
+    """The policies to store after a PUT.
+
+    No policies in the body: keep the existing ones (or create the defaults on create). Policies in
+    the body replace the list; an entry without keys keeps the key of the same-named existing
+    policy, or gets a new one.
+    """
+    allowed = tuple(allowed_rights)
+    if not requested:
+        if existing:
+            return [dict(p) for p in existing]
+        return [{"keyName": name, "primaryKey": new_key(), "secondaryKey": new_key(), "rights": rights}
+                for name, rights in defaults]
+    previous = {p["keyName"].lower(): p for p in existing or []}
+    seen: set[str] = set()
+    out: list[dict[str, Any]] = []
+    for i, policy in enumerate(requested):
+        name = policy["keyName"]
+        if name.lower() in seen:
+            raise ArmError(400, "InvalidRequestContent", f"The key name '{name}' appears more than once.",
+                           target=f"{target}[{i}].keyName")
+        seen.add(name.lower())
+        old = previous.get(name.lower(), {})
+        entry = {"keyName": name}
+        for field in ("primaryKey", "secondaryKey"):
+            value = policy.get(field)
+            if value:
+                if not is_valid_key(value):
+                    raise ArmError(400, "InvalidRequestContent",
+                                   f"The {field} of policy '{name}' must be base64 of 16 to 64 bytes.",
+                                   target=f"{target}[{i}].{field}")
+                entry[field] = value
+            else:
+                entry[field] = old.get(field) or new_key()
+        entry["rights"] = normalize_rights(policy["rights"], allowed, f"{target}[{i}].rights")
+        out.append(entry)
+    return out
+
+
+def policy_map(policies: list[dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
+    """`{keyName: {primaryKey, secondaryKey, rights}}`, keyed with the stored casing."""
+    return {p["keyName"]: {"primaryKey": p.get("primaryKey"), "secondaryKey": p.get("secondaryKey"),
+                           "rights": p.get("rights", "")} for p in policies or []}
+
+
+def find_policy(policies: list[dict[str, Any]] | None, key_name: str) -> dict[str, Any] | None:
+    for policy in policies or []:
+        if policy["keyName"].lower() == key_name.lower():
+            return policy
+    return None
+
+
+# ---- connection strings -------------------------------------------------------------------------
+CANONICAL_PARTS = {"hostname": "HostName", "sharedaccesskeyname": "SharedAccessKeyName",
+                   "sharedaccesskey": "SharedAccessKey", "deviceid": "DeviceId", "moduleid": "ModuleId",
+                   "sharedaccesssignature": "SharedAccessSignature", "gatewayhostname": "GatewayHostName"}
+
+
+def parse_connection_string(text: str) -> dict[str, str]:
+    """`HostName=h;SharedAccessKeyName=n;SharedAccessKey=k` -> dict with canonical part names.
+
+    Values may contain '=' (base64 padding), so each part splits at its first '='. ValueError when
+    the text is not a connection string.
+    """
+    parts: dict[str, str] = {}
+    for piece in text.strip().split(";"):
+        if not piece.strip():
+            continue
+        if "=" not in piece:
+            raise ValueError(f"'{piece}' is not a 'Name=value' pair")
+        name, value = piece.split("=", 1)
+        parts[CANONICAL_PARTS.get(name.strip().lower(), name.strip())] = value.strip()
+    if not parts:
+        raise ValueError("the connection string is empty")
+    return parts
+
+
+def connection_string(host: str, key_name: str, key: str) -> str:
+    return f"HostName={host};SharedAccessKeyName={key_name};SharedAccessKey={key}"
+
+
+def mask_connection_string(text: str) -> str:
+    """The connection string with its key replaced by `****`, as DPS echoes linked hubs."""
+    try:
+        parts = parse_connection_string(text)
+    except ValueError:
+        return text
+    if "SharedAccessKey" in parts:
+        parts["SharedAccessKey"] = MASK
+    return ";".join(f"{k}={v}" for k, v in parts.items())
+
+
+def strip_port(host: str) -> str:
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host
+    return host.rsplit(":", 1)[0] if ":" in host else host

@@ -1,0 +1,358 @@
+"""`Microsoft.Devices/provisioningServices`: the Device Provisioning Service's control plane.
+
+Server-side properties follow the real service: `idScope` (`0ne` + 8 upper-case hex digits,
+generated once, unique), `serviceOperationsHostName` (`{name}.azure-devices-provisioning.{suffix}`),
+`deviceProvisioningHostName` (the emulator's public host, standing in for
+`global.azure-devices-provisioning.net`), `state: Active`, `allocationPolicy` (default `Hashed`),
+and a `provisioningserviceowner` shared-access policy with generated keys. The response also
+carries the top-level `resourcegroup` and `subscriptionid` fields DPS adds. Names are global,
+case-insensitively (409 `ProvisioningServiceNameNotAvailable`).
+
+Keys: as for IoT hubs (see `provider.resources.keys`), responses leave `authorizationPolicies` out;
+`POST .../listkeys` and `POST .../keys/{keyName}/listkeys` reveal them, and a PUT without
+policies keeps the stored ones.
+
+Linked hubs (`properties.iotHubs`): each connection string must parse, name the host of a hub
+that exists in the emulator, and carry a key that hub really has under that
+`SharedAccessKeyName` (400 with target `properties.iotHubs[i].connectionString` otherwise).
+`name` is read-only and set to the hub's host name. Responses echo the connection string with
+the key masked as `SharedAccessKey=****`, as the real service does; a PUT that sends such a
+masked string back (GET-modify-PUT, `az iot dps linked-hub create`) keeps the stored key of the
+same hub and key name.
+
+ADR link (2025-02-01-preview only): `properties.deviceRegistryNamespace` =
+`{resourceId, authenticationType: UserAssigned|SystemAssigned, selectedUserAssignedIdentityResourceId}`.
+The namespace must exist (404 `LinkedResourceNotFound`, malformed id 400 `LinkedInvalidPropertyId`)
+and be in the DPS instance's region (400 `LocationMismatch`, adr-howto §4.5); `UserAssigned`
+needs the selected identity attached to the DPS (400 `LinkedIdentityNotAssigned`), `SystemAssigned`
+needs a system-assigned identity on the DPS. PUTs at older api-versions keep an existing link
+(they cannot express it) and their responses do not show it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from marshmallow import fields, validate
+
+from provider.arm.context import RequestContext
+from provider.arm.errors import ArmError
+from provider.arm.handlers import normalize_location
+from provider.arm.resource_type import Action, NameRule, ResourceType, register
+from provider.arm.schemas import BaseSchema, ManagedIdentity, TagsPatch, TrackedBody
+from provider.resources import keys
+from provider.resources.identities import has_system_identity, is_attached, resource_identity
+from provider.resources.iothubs import NAMESPACE_TYPE, action_segment, find_hub_by_host
+
+DPS_TYPE = "Microsoft.Devices/provisioningServices"
+DPS_API_VERSIONS = ("2025-02-01-preview", "2023-03-01-preview", "2022-12-12", "2022-02-05", "2021-10-15",
+                    "2020-09-01-preview", "2020-03-01", "2020-01-01", "2018-01-22", "2017-11-15")
+NAMESPACE_LINK_VERSIONS = ("2025-02-01-preview",)
+DPS_RIGHTS = ("ServiceConfig", "EnrollmentRead", "EnrollmentWrite", "DeviceConnect", "RegistrationStatusRead",
+              "RegistrationStatusWrite")
+DEFAULT_POLICIES = (("provisioningserviceowner", "ServiceConfig, DeviceConnect, EnrollmentWrite"),)
+
+
+# ---- body schemas ---------------------------------------------------------------------------------
+class DpsSku(BaseSchema):
+    name = fields.String(required=True, validate=validate.OneOf(["S1"], error="The only DPS SKU is 'S1'."))
+    capacity = fields.Integer(validate=validate.Range(min=1, max=10))
+
+
+class IotHubDefinition(BaseSchema):
+    connectionString = fields.String(required=True, validate=validate.Length(min=1))
+    location = fields.String(required=True, validate=validate.Length(min=1))
+    allocationWeight = fields.Integer(allow_none=True)
+    applyAllocationPolicy = fields.Boolean(allow_none=True)
+
+
+class DeviceRegistryNamespace(BaseSchema):
+    resourceId = fields.String(required=True, validate=validate.Length(min=1))
+    authenticationType = fields.String(required=True, validate=validate.OneOf(["UserAssigned", "SystemAssigned"]))
+    selectedUserAssignedIdentityResourceId = fields.String(allow_none=True)
+
+
+class DpsProperties(BaseSchema):
+    iotHubs = fields.List(fields.Nested(IotHubDefinition), allow_none=True)
+    allocationPolicy = fields.String(validate=validate.OneOf(["Hashed", "GeoLatency", "Static"]))
+    authorizationPolicies = fields.List(fields.Nested(keys.AuthorizationPolicy), allow_none=True)
+    ipFilterRules = fields.List(fields.Dict())
+    publicNetworkAccess = fields.String(validate=validate.OneOf(["Enabled", "Disabled"]))
+    enableDataResidency = fields.Boolean()
+    portalOperationsHostName = fields.String()
+
+
+class DpsPropertiesWithNamespace(DpsProperties):
+    deviceRegistryNamespace = fields.Nested(DeviceRegistryNamespace, allow_none=True)
+
+
+class DpsBody(TrackedBody):
+    sku = fields.Nested(DpsSku, required=True)
+    identity = fields.Nested(ManagedIdentity, allow_none=True)
+    properties = fields.Nested(DpsProperties)
+
+
+class DpsBodyWithNamespace(DpsBody):
+    properties = fields.Nested(DpsPropertiesWithNamespace)
+
+
+# ---- actions --------------------------------------------------------------------------------------
+def _full_policy(policy: dict[str, Any]) -> dict[str, Any]:
+    return {"keyName": policy["keyName"], "primaryKey": policy["primaryKey"], "secondaryKey": policy["secondaryKey"],
+            "rights": policy["rights"]}
+
+
+def list_keys(ctx: RequestContext, dps: dict[str, Any], _body: Any) -> tuple[int, Any]:
+    return 200, {"value": [_full_policy(p) for p in (dps.get("properties") or {}).get("authorizationPolicies") or []]}
+
+
+def list_key_for_name(ctx: RequestContext, dps: dict[str, Any], _body: Any) -> tuple[int, Any]:
+    key_name = action_segment(ctx, "keys") or ""
+    policy = keys.find_policy((dps.get("properties") or {}).get("authorizationPolicies"), key_name)
+    if policy is None:
+        raise ArmError(404, "KeyNameNotFound",
+                       f"The key name '{key_name}' was not found on provisioning service '{dps['name']}'.")
+    return 200, _full_policy(policy)
+
+
+# ---- the resource type ----------------------------------------------------------------------------
+@register
+class ProvisioningServices(ResourceType):
+    namespace = "Microsoft.Devices"
+    type_path = ("provisioningServices",)
+    api_versions = DPS_API_VERSIONS
+    list_at_subscription = True
+    etag_in_body = True
+    name_rule = NameRule(r"^[A-Za-z0-9-]+$", 3, 64, "Use letters, digits and '-'.")
+    patch_schema = TagsPatch  # IotDpsResource_Update takes tags only
+    actions = {
+        "listkeys": Action(list_keys, long_running=False),
+        "keys/*/listkeys": Action(list_key_for_name, long_running=False),
+    }
+    description = "An Azure IoT Hub Device Provisioning Service instance."
+    name_availability_action = "checkProvisioningServiceNameAvailability"
+
+    def name_availability(self, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
+        return dps_name_availability(ctx, body)
+
+    def schema_for(self, method: str, api_version: str):
+        if method != "PUT":
+            return self.patch_schema
+        return DpsBodyWithNamespace if api_version in NAMESPACE_LINK_VERSIONS else DpsBody
+
+    def prepare(self, ctx: RequestContext, doc: dict[str, Any], existing: dict[str, Any] | None) -> None:
+        check_unique_name(ctx, doc)
+        doc["sku"] = {"name": doc["sku"]["name"], "tier": "Standard", "capacity": int(doc["sku"].get("capacity") or 1)}
+        identity = resource_identity(ctx, doc.get("identity"), existing)
+        if identity is None:
+            doc.pop("identity", None)
+        else:
+            doc["identity"] = identity
+        props = doc["properties"]
+        previous = (existing or {}).get("properties") or {}
+        props["authorizationPolicies"] = keys.merge_policies(
+            props.get("authorizationPolicies"), previous.get("authorizationPolicies"), DEFAULT_POLICIES, DPS_RIGHTS)
+        props["iotHubs"] = linked_hub_entries(ctx, props.get("iotHubs") or [], previous.get("iotHubs") or [])
+        if ctx.api_version in NAMESPACE_LINK_VERSIONS:
+            link = props.pop("deviceRegistryNamespace", None)
+            if link:
+                props["deviceRegistryNamespace"] = check_namespace_link(ctx, doc, link)
+        elif previous.get("deviceRegistryNamespace"):
+            props["deviceRegistryNamespace"] = previous["deviceRegistryNamespace"]
+        props["state"] = "Active"
+        props["idScope"] = previous.get("idScope") or new_id_scope(ctx)
+        props["serviceOperationsHostName"] = ctx.emu.dps_service_host_name(doc["name"])
+        props["deviceProvisioningHostName"] = ctx.emu.dps_device_host_name
+        props.setdefault("allocationPolicy", "Hashed")
+
+    def prepare_patch(self, ctx: RequestContext, doc: dict[str, Any], patch: dict[str, Any]) -> None:
+        """PATCH only changes tags; nothing server-side to recompute."""
+
+    def view(self, ctx: RequestContext | None, doc: dict[str, Any], api_version: str) -> dict[str, Any]:
+        props = doc.get("properties") or {}
+        props.pop("authorizationPolicies", None)
+        for entry in props.get("iotHubs") or []:
+            entry["connectionString"] = keys.mask_connection_string(entry.get("connectionString", ""))
+        if api_version and api_version not in NAMESPACE_LINK_VERSIONS:
+            props.pop("deviceRegistryNamespace", None)
+        rid_parts = doc["id"].split("/")
+        doc["subscriptionid"] = rid_parts[2]
+        doc["resourcegroup"] = rid_parts[4]
+        return doc
+
+
+# ---- validation pieces ----------------------------------------------------------------------------
+def check_unique_name(ctx: RequestContext, doc: dict[str, Any]) -> None:
+    wanted = doc["name"].lower()
+    for other in ctx.repo.of_type(DPS_TYPE):
+        if other["name"].lower() == wanted and other["id"].lower() != doc["id"].lower():
+            raise ArmError(409, "ProvisioningServiceNameNotAvailable",
+                           f"The provisioning service name '{doc['name']}' is not available: names are global "
+                           "across subscriptions and resource groups.", target="name")
+
+
+def new_id_scope(ctx: RequestContext) -> str:
+    taken = {((d.get("properties") or {}).get("idScope") or "").lower() for d in ctx.repo.of_type(DPS_TYPE)}
+    while True:
+        scope = "0ne" + secrets.token_hex(4).upper()
+        if scope.lower() not in taken:
+            return scope
+
+
+def linked_hub_entries(ctx: RequestContext, requested: list[dict[str, Any]],
+                       previous: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Validate `properties.iotHubs`: every connection string must open a hub that exists."""
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for i, entry in enumerate(requested):
+        target = f"properties.iotHubs[{i}].connectionString"
+
+        def refuse(message: str, target: str = target) -> ArmError:
+            return ArmError(400, "InvalidIotHubConnectionString", message, target=target)
+
+        try:
+            parts = keys.parse_connection_string(entry["connectionString"])
+        except ValueError as exc:
+            raise refuse(f"The IoT hub connection string could not be parsed: {exc}.") from None
+        host, key_name, key = (parts.get("HostName"), parts.get("SharedAccessKeyName"), parts.get("SharedAccessKey"))
+        if not (host and key_name and key):
+            raise refuse("The IoT hub connection string needs HostName, SharedAccessKeyName and SharedAccessKey.")
+        hub = find_hub_by_host(ctx.emu, host)
+        if hub is None:
+            raise refuse(f"No IoT hub with host name '{host}' exists in the emulator.")
+        hub_host = ctx.emu.hub_host_name(hub["name"])
+        if hub_host in seen:
+            raise refuse(f"The IoT hub '{hub_host}' is linked more than once.")
+        seen.add(hub_host)
+        connection = entry["connectionString"]
+        if key == keys.MASK:
+            stored = _previous_connection(previous, hub_host, key_name)
+            if stored is None:
+                raise refuse("A masked key ('****') can only be sent back for a hub that is already linked with "
+                             "that key name.")
+            connection, key = stored, keys.parse_connection_string(stored)["SharedAccessKey"]
+        policy = keys.find_policy((hub.get("properties") or {}).get("authorizationPolicies"), key_name)
+        if policy is None:
+            raise refuse(f"The IoT hub '{hub_host}' has no shared access policy '{key_name}'.")
+        if key not in (policy.get("primaryKey"), policy.get("secondaryKey")):
+            raise refuse(f"The SharedAccessKey is not a key of policy '{key_name}' on IoT hub '{hub_host}'.")
+        stored_entry: dict[str, Any] = {"connectionString": connection,
+                                        "location": normalize_location(entry["location"]), "name": hub_host}
+        for optional in ("allocationWeight", "applyAllocationPolicy"):
+            if entry.get(optional) is not None:
+                stored_entry[optional] = entry[optional]
+        out.append(stored_entry)
+    return out
+
+
+def _previous_connection(previous: list[dict[str, Any]], hub_host: str, key_name: str) -> str | None:
+    for entry in previous:
+        try:
+            parts = keys.parse_connection_string(entry.get("connectionString", ""))
+        except ValueError:
+            continue
+        if (entry.get("name", "").lower() == hub_host
+                and parts.get("SharedAccessKeyName", "").lower() == key_name.lower()):
+            return entry["connectionString"]
+    return None
+
+
+def check_namespace_link(ctx: RequestContext, dps: dict[str, Any], link: dict[str, Any]) -> dict[str, Any]:
+    from provider.arm.ids import try_parse_resource_id
+
+    target = "properties.deviceRegistryNamespace"
+    namespace_id = link["resourceId"]
+    rid = try_parse_resource_id(namespace_id)
+    if rid is None or rid.type_key != NAMESPACE_TYPE:
+        raise ArmError(400, "LinkedInvalidPropertyId",
+                       f"Property id '{namespace_id}' at path '{target}.resourceId' is invalid. Expect the id of a "
+                       "Microsoft.DeviceRegistry/namespaces resource.", target=f"{target}.resourceId")
+    namespace = ctx.repo.get(rid.key)
+    if namespace is None:
+        raise ArmError(404, "LinkedResourceNotFound",
+                       f"The Device Registry namespace '{namespace_id}' linked by this provisioning service was not "
+                       "found.", target=f"{target}.resourceId")
+    if namespace.get("location") and dps.get("location") and namespace["location"] != dps["location"]:
+        raise ArmError(400, "LocationMismatch",
+                       f"The provisioning service ({dps['location']}) must be in the same region as the Device "
+                       f"Registry namespace ({namespace['location']}).", target=f"{target}.resourceId")
+    out = {"resourceId": namespace_id, "authenticationType": link["authenticationType"]}
+    selected = link.get("selectedUserAssignedIdentityResourceId")
+    if link["authenticationType"] == "UserAssigned":
+        if not selected:
+            raise ArmError(400, "InvalidRequestContent",
+                           "'selectedUserAssignedIdentityResourceId' is required with authenticationType "
+                           "'UserAssigned'.", target=f"{target}.selectedUserAssignedIdentityResourceId")
+        if not is_attached(dps, selected):
+            raise ArmError(400, "LinkedIdentityNotAssigned",
+                           f"The identity '{selected}' must be one of the provisioning service's user-assigned "
+                           "identities (identity.userAssignedIdentities).",
+                           target=f"{target}.selectedUserAssignedIdentityResourceId")
+        out["selectedUserAssignedIdentityResourceId"] = selected
+    elif not has_system_identity(dps):
+        raise ArmError(400, "LinkedIdentityNotAssigned",
+                       "authenticationType 'SystemAssigned' needs a system-assigned identity on the provisioning "
+                       "service (identity.type SystemAssigned).", target=f"{target}.authenticationType")
+    return out
+
+
+# ---- helpers for the DPS data plane ---------------------------------------------------------------
+def all_dps(emu: Any) -> list[dict[str, Any]]:
+    return emu.repo.of_type(DPS_TYPE)
+
+
+def find_dps_by_id_scope(emu: Any, id_scope: str) -> dict[str, Any] | None:
+    wanted = id_scope.strip().lower()
+    return next((d for d in all_dps(emu) if ((d.get("properties") or {}).get("idScope") or "").lower() == wanted),
+                None)
+
+
+def find_dps_by_host(emu: Any, host: str) -> dict[str, Any] | None:
+    """The DPS whose `serviceOperationsHostName` is `host` (case-insensitive, any `:port` ignored)."""
+    wanted = keys.strip_port(host)
+    return next((d for d in all_dps(emu) if emu.dps_service_host_name(d["name"]).lower() == wanted), None)
+
+
+def find_dps_by_name(emu: Any, name: str) -> dict[str, Any] | None:
+    return next((d for d in all_dps(emu) if d["name"].lower() == name.lower()), None)
+
+
+def dps_policy_keys(emu: Any, dps_doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """`{keyName: {primaryKey, secondaryKey, rights}}` of the DPS's shared-access policies."""
+    return keys.policy_map((dps_doc.get("properties") or {}).get("authorizationPolicies"))
+
+
+def dps_connection_string(emu: Any, dps_doc: dict[str, Any], policy_name: str = "provisioningserviceowner") -> str:
+    """The service connection string for a policy; KeyError if the policy does not exist."""
+    policy = keys.find_policy((dps_doc.get("properties") or {}).get("authorizationPolicies"), policy_name)
+    if policy is None:
+        raise KeyError(policy_name)
+    return keys.connection_string(emu.dps_service_host_name(dps_doc["name"]), policy["keyName"], policy["primaryKey"])
+
+
+def linked_hub_docs(emu: Any, dps_doc: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(hub document, stored `iotHubs` entry with the real key) for each linked hub that still exists."""
+    out = []
+    for entry in (dps_doc.get("properties") or {}).get("iotHubs") or []:
+        hub = find_hub_by_host(emu, entry.get("name", ""))
+        if hub is not None:
+            out.append((hub, entry))
+    return out
+
+
+def dps_namespace_id(dps_doc: dict[str, Any]) -> str | None:
+    link = (dps_doc.get("properties") or {}).get("deviceRegistryNamespace") or {}
+    return link.get("resourceId") or None
+
+
+def dps_name_availability(ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
+    """The answer to `POST .../checkProvisioningServiceNameAvailability` (for the front door)."""
+    name = str(body.get("name") or "")
+    try:
+        ProvisioningServices.name_rule.check(name, DPS_TYPE)
+    except ArmError as exc:
+        return {"nameAvailable": False, "reason": "Invalid", "message": exc.message}
+    if find_dps_by_name(ctx.emu, name) is not None:
+        return {"nameAvailable": False, "reason": "AlreadyExists", "message": f"Name '{name}' is not available"}
+    return {"nameAvailable": True}
