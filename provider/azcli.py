@@ -27,8 +27,8 @@ def az_env_lines(url: str, ca_file: Path, config_dir: Path, tenant: str = DEFAUL
         "export AZURE_CORE_INSTANCE_DISCOVERY=false",
         "export AZURE_CORE_ONLY_SHOW_ERRORS=true",
         f"export REQUESTS_CA_BUNDLE={q(str(ca_file))}",
-        f"az cloud register -n {CLOUD_NAME} --endpoint-resource-manager {q(base + '/')} >/dev/null 2>&1 || "
-        f"az cloud update -n {CLOUD_NAME} --endpoint-resource-manager {q(base + '/')} >/dev/null",
+        f"az cloud register -n {CLOUD_NAME} --endpoint-resource-manager {q(base)} >/dev/null 2>&1 || "
+        f"az cloud update -n {CLOUD_NAME} --endpoint-resource-manager {q(base)} >/dev/null",
         f"az cloud set -n {CLOUD_NAME} >/dev/null",
         f"az login --service-principal -u adr-emulator -p adr-emulator --tenant {tenant} >/dev/null",
         f"az account set --subscription {subscription}",
