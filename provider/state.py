@@ -77,8 +77,16 @@ class Emulator:
         handlers.complete_operation(self, kind, resource_key, row["status"])
 
     def reset(self) -> None:
+        """Wipe all state. Keys on a PKCS#11 token are destroyed first (the SQLite rows that name them go)."""
+        keystore = self.__dict__.pop("keystore", None)
+        if keystore is not None:
+            for info in keystore.list_keys():
+                try:
+                    keystore.destroy_key(info.key_id)
+                except Exception:  # a key already gone must not stop the reset
+                    continue
+            keystore.close()
         self.store.reset()
         self.__dict__.pop("pki", None)
-        self.__dict__.pop("keystore", None)
         for hook in self.extensions.get("reset_hooks", []):
             hook()
