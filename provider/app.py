@@ -77,6 +77,13 @@ def create_app(config: Config | None = None, emulator: Emulator | None = None) -
         log.info("%s %s -> %s %s: %s", request.method, request.path, exc.status, exc.code, exc.message)
         return _arm_error_response(exc)
 
+    from provider.keystore.base import KeyStoreError
+
+    @app.errorhandler(KeyStoreError)
+    def _keystore_error(exc: KeyStoreError) -> Response:
+        log.error("key store failure on %s %s: %s", request.method, request.path, exc)
+        return _arm_error_response(ArmError(503, "KeyStoreUnavailable", f"The key store failed: {exc}"))
+
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
         status = exc.code or 500

@@ -18,6 +18,14 @@ def serve(config: Config) -> int:
     if config.host not in ("127.0.0.1", "localhost", "::1") and not config.host.startswith("127."):
         log.warning("binding to %s: the emulator is meant for loopback use", config.host)
     emu = Emulator(config)
+    if config.keystore != "soft":  # a hardware key store is checked at start-up: a wrong PIN should not wait
+        from provider.keystore import KeyStoreError
+
+        try:
+            emu.keystore.list_keys()
+        except KeyStoreError as exc:
+            print(f"adr-emulator: cannot open the {config.keystore} key store: {exc}", file=sys.stderr)
+            return 2
     app = create_app(emulator=emu)
     servers = Servers()
     try:
