@@ -356,6 +356,7 @@ def test_https_with_the_dev_ca_and_ca_cert_command(tmp_path):
             assert r.status_code == 200
         arm = Arm(proc.https)
         arm.s.verify = str(ca_file)
+        arm.s.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would override session.verify
         arm.group("tls")
         assert arm.put(ns_path("tls", "ns-tls"), {"location": "eastus"}).status_code == 201
         server = x509.load_pem_x509_certificate((tmp_path / "tls" / "server.pem").read_bytes())
