@@ -50,6 +50,8 @@ def synchronize(ctx: RequestContext, credential: dict[str, Any], _body: Any) -> 
     hubs = iothubs.linked_hubs(ctx.emu, namespace_id_of(credential["id"]))
     for hub in hubs:
         iothub_children.set_synced_certificates(ctx, hub, entries)
+    changed = ctx.emu.extensions.get("hub_certificates_changed", [])
+    ctx.emu.store.after_commit(lambda: [hook(hub) for hub in hubs for hook in changed])  # re-check live devices
     return 200, {"synchronizedHubs": [h["id"] for h in hubs], "certificates": [e[0] for e in entries]}
 
 
