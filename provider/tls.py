@@ -63,8 +63,9 @@ class ServerTls:
         ctx.num_tickets = 0  # TLS 1.3 session tickets delay the first response by a delayed-ACK round
         ctx.load_cert_chain(self.cert_file, self.key_file)
         ctx.verify_mode = ssl.CERT_OPTIONAL
-        ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN | X509_V_FLAG_NO_CHECK_TIME
+        # clear STRICT first: `~ssl.VERIFY_X509_STRICT` keeps only named flags and would drop NO_CHECK_TIME
         ctx.verify_flags &= ~ssl.VERIFY_X509_STRICT
+        ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN | X509_V_FLAG_NO_CHECK_TIME
         if pems:
             ctx.load_verify_locations(cadata="\n".join(pems))
         else:

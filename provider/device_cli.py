@@ -1,0 +1,154 @@
+"""`adr-emulator device register`: provision a device through the emulated DPS and get its certificate.
+
+Generates a P-384 key and a CSR (CN = registration id), registers over HTTPS with symmetric-key
+attestation (the individual enrollment's key, or `--group-key` to derive the device key from an
+enrollment group's key) or X.509 attestation (`--cert`/`--cert-key`), polls the operation, then
+writes the private key (mode 0600) and the issued chain (leaf, issuing CA, root) as PEM and prints
+the assigned hub and device id. The key never leaves this process except into `--csr-key-out`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+DEFAULT_API_VERSION = "2025-07-01-preview"
+POLL_TIMEOUT_SECONDS = 60
+
+
+def register_command(subparsers: Any) -> None:
+    """Add `device register` to the `adr-emulator` command line."""
+    device = subparsers.add_parser("device", help="device-side helpers (DPS registration)")
+    device_sub = device.add_subparsers(dest="device_command", required=True)
+    reg = device_sub.add_parser("register", help="register a device with DPS and receive an ADR certificate")
+    reg.add_argument("--dps", required=True, help="DPS device endpoint, e.g. https://localhost:7443")
+    reg.add_argument("--id-scope", required=True, help="the DPS id scope (0ne...)")
+    reg.add_argument("--registration-id", required=True, help="registration id (also the certificate CN)")
+    reg.add_argument("--key", help="symmetric key (base64): the enrollment's, or the group's with --group-key")
+    reg.add_argument("--group-key", action="store_true", help="--key is an enrollment group key: derive the device key")
+    reg.add_argument("--cert", help="X.509 attestation: PEM client certificate (chain) instead of --key")
+    reg.add_argument("--cert-key", help="PEM private key of --cert")
+    reg.add_argument("--csr-key-out", help="where to write the new private key (default: <registration-id>.key.pem)")
+    reg.add_argument("--chain-out", help="where to write the issued chain (default: <registration-id>.chain.pem)")
+    reg.add_argument("--ca-file", help="PEM CA that signs the emulator's TLS certificate (adr-emulator ca-cert)")
+    reg.add_argument("--no-csr", action="store_true", help="register without a CSR (no certificate is issued)")
+    reg.add_argument("--api-version", default=DEFAULT_API_VERSION, help=f"device API version ({DEFAULT_API_VERSION})")
+    reg.set_defaults(func=run_register)
+
+
+def _new_key_and_csr(registration_id: str) -> tuple[Any, str]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP384R1())
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, registration_id)]))
+           .sign(key, hashes.SHA384()))
+    return key, base64.b64encode(csr.public_bytes(serialization.Encoding.DER)).decode("ascii")
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Create the file with mode 0600 from the start (never briefly world-readable)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def _chain_pem(chain_b64: list[str]) -> str:
+    from provider.pki.records import der_to_pem
+
+    return "".join(der_to_pem(base64.b64decode(item)) for item in chain_b64)
+
+
+def _error_text(resp: Any) -> str:
+    try:
+        body = resp.json()
+        return f"{resp.status_code} {body.get('errorCode', '')}: {body.get('message', resp.text)}"
+    except ValueError:
+        return f"{resp.status_code}: {resp.text[:300]}"
+
+
+def run_register(args: argparse.Namespace) -> int:
+    import requests
+
+    from provider.dps.sas import derive_device_key, generate_sas
+
+    if not args.key and not args.cert:
+        print("device register: give --key (symmetric key) or --cert/--cert-key (X.509)", file=sys.stderr)
+        return 2
+    if args.cert and not args.cert_key:
+        print("device register: --cert needs --cert-key", file=sys.stderr)
+        return 2
+    registration_id = args.registration_id
+    base = args.dps.rstrip("/")
+    url = f"{base}/{args.id_scope}/registrations/{registration_id}"
+    session = requests.Session()
+    verify = args.ca_file or True  # per request: REQUESTS_CA_BUNDLE would override a session-level setting
+    headers: dict[str, str] = {}
+    if args.key:
+        try:
+            key = derive_device_key(args.key, registration_id) if args.group_key else args.key
+            headers["Authorization"] = generate_sas(f"{args.id_scope}/registrations/{registration_id}", key,
+                                                    "registration")
+        except ValueError:
+            print("device register: --key must be base64", file=sys.stderr)
+            return 2
+    if args.cert:
+        session.cert = (args.cert, args.cert_key)
+    body: dict[str, Any] = {"registrationId": registration_id}
+    private_key = None
+    if not args.no_csr:
+        private_key, body["csr"] = _new_key_and_csr(registration_id)
+    try:
+        resp = session.put(f"{url}/register", params={"api-version": args.api_version}, json=body, headers=headers,
+                           verify=verify, timeout=30)
+        if resp.status_code not in (200, 202):
+            print(f"device register: registration refused: {_error_text(resp)}", file=sys.stderr)
+            return 1
+        result = resp.json()
+        deadline = time.monotonic() + POLL_TIMEOUT_SECONDS
+        while result.get("status") == "assigning":
+            # the emulator finishes inside the PUT, so the first poll is immediate
+            resp = session.get(f"{url}/operations/{result['operationId']}", params={"api-version": args.api_version},
+                               headers=headers, verify=verify, timeout=30)
+            if resp.status_code not in (200, 202):
+                print(f"device register: polling failed: {_error_text(resp)}", file=sys.stderr)
+                return 1
+            result = resp.json()
+            if result.get("status") == "assigning":
+                if time.monotonic() > deadline:
+                    print("device register: the registration did not finish in time", file=sys.stderr)
+                    return 1
+                time.sleep(float(resp.headers.get("Retry-After", "1") or 1))
+    except requests.RequestException as exc:
+        print(f"device register: cannot reach {base}: {exc}", file=sys.stderr)
+        return 1
+    state = result.get("registrationState") or {}
+    if result.get("status") != "assigned":
+        print(f"device register: status {result.get('status')}: {state.get('errorMessage', '')}", file=sys.stderr)
+        return 1
+    print(f"assignedHub: {state.get('assignedHub')}")
+    print(f"deviceId:    {state.get('deviceId')}")
+    chain = state.get("issuedCertificateChain")
+    if private_key is not None and chain:
+        from cryptography.hazmat.primitives import serialization
+
+        key_out = Path(args.csr_key_out or f"{registration_id}.key.pem")
+        chain_out = Path(args.chain_out or f"{registration_id}.chain.pem")
+        _write_private(key_out, private_key.private_bytes(serialization.Encoding.PEM,
+                                                          serialization.PrivateFormat.PKCS8,
+                                                          serialization.NoEncryption()))
+        chain_out.write_text(_chain_pem(chain))
+        print(f"key:         {key_out}")
+        print(f"chain:       {chain_out} ({len(chain)} certificates: leaf, issuing CA, root)")
+    return 0
