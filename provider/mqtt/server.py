@@ -142,8 +142,9 @@ class MqttServer:
         base.verify_mode = ssl.CERT_OPTIONAL
         # verify flags belong to the connection (copied from this context when it is created), not to
         # the context swapped in later, so they must match provider.tls here
-        base.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN | X509_V_FLAG_NO_CHECK_TIME
+        # (clear STRICT first: `~ssl.VERIFY_X509_STRICT` keeps only named flags and would drop NO_CHECK_TIME)
         base.verify_flags &= ~ssl.VERIFY_X509_STRICT
+        base.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN | X509_V_FLAG_NO_CHECK_TIME
         base.load_verify_locations(cafile=self.tls.cert_file)
         # no TLS 1.3 session tickets: MQTT clients do not resume, and the ticket flight sent after the
         # handshake makes the CONNACK wait for a delayed ACK (~40 ms per connect on Linux)
