@@ -19,6 +19,8 @@ import pytest
 from tests.emulator_process import ROOT, EmulatorProcess
 
 AZ_VENV = ROOT / ".cache" / "az-venv"
+# the first run installs azure-cli into its own venv (minutes on a fresh machine); later runs reuse it
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 @pytest.fixture(scope="module")

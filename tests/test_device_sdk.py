@@ -24,7 +24,7 @@ from tests.dps_helpers import chain_from, csr_b64, unique, write_client_files
 from tests.emulator_process import ROOT, Arm, EmulatorProcess
 from tests.test_mqtt import make_setup
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 SDK_VENV = ROOT / ".cache" / "sdk-venv"
 SDK_REQUIREMENT = "azure-iot-device>=2.14,<3"
