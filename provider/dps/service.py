@@ -23,14 +23,32 @@ from __future__ import annotations
 import json
 import logging
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
-from provider.dps import enrollments, errors, records, registration
+from provider.dps import errors, records
 from provider.dps.errors import DpsError
 from provider.dps.sas import SasError, parse_sas, verify_sas
+
+if TYPE_CHECKING:
+    from provider.dps import enrollments as enrollments_module
+    from provider.dps import registration as registration_module
+
+
+def _enrollments() -> enrollments_module:
+    """The service-API logic (and `cryptography`'s X.509 stack with it) loads on first use, not at start-up."""
+    from provider.dps import enrollments
+
+    return enrollments
+
+
+def _registration() -> registration_module:
+    from provider.dps import registration
+
+    return registration
+
 
 log = logging.getLogger("adr_emulator.dps")
 
@@ -117,9 +135,9 @@ def _api_version() -> str:
     return request.args.get("api-version") or ""
 
 
-def _evidence() -> registration.DeviceEvidence:
+def _evidence() -> registration_module.DeviceEvidence:
     chain = request.environ.get("SSL_CLIENT_CERT_CHAIN_DER") or []
-    return registration.DeviceEvidence(sas_token=request.headers.get("Authorization") or None,
+    return _registration().DeviceEvidence(sas_token=request.headers.get("Authorization") or None,
                                        client_chain_der=list(chain), transport="https")
 
 
@@ -132,7 +150,7 @@ def _answer(result: tuple[int, Any, dict[str, str]]) -> Response:
 @bp.route("/<id_scope>/registrations/<registration_id>/register", methods=["PUT"])
 def device_register(id_scope: str, registration_id: str) -> Response:
     body = _body(MAX_DEVICE_BODY)
-    status, result, headers = registration.register(_emu(), id_scope, registration_id, body, _evidence(),
+    status, result, headers = _registration().register(_emu(), id_scope, registration_id, body, _evidence(),
                                                     _api_version())
     headers = {**headers, "Location": request.base_url}
     return _json(status, result, headers)
@@ -140,14 +158,14 @@ def device_register(id_scope: str, registration_id: str) -> Response:
 
 @bp.route("/<id_scope>/registrations/<registration_id>/operations/<operation_id>", methods=["GET"])
 def device_operation(id_scope: str, registration_id: str, operation_id: str) -> Response:
-    return _answer(registration.operation_status(_emu(), id_scope, registration_id, operation_id, _evidence(),
+    return _answer(_registration().operation_status(_emu(), id_scope, registration_id, operation_id, _evidence(),
                                                  _api_version()))
 
 
 @bp.route("/<id_scope>/registrations/<registration_id>", methods=["POST"])
 def device_status_lookup(id_scope: str, registration_id: str) -> Response:
     body = _body(MAX_DEVICE_BODY, required=False)
-    return _answer(registration.status_lookup(_emu(), id_scope, registration_id, body, _evidence(), _api_version()))
+    return _answer(_registration().status_lookup(_emu(), id_scope, registration_id, body, _evidence(), _api_version()))
 
 
 # ---- service API: routing and authorisation ---------------------------------------------------------------------
@@ -166,10 +184,10 @@ def _service_dps(right: str) -> dict[str, Any]:
     version = _api_version()
     if not version:
         raise DpsError(errors.MISSING_API_VERSION, "The api-version query parameter is required.")
-    if version not in enrollments.SERVICE_API_VERSIONS and not emu.config.skip_api_version_check:
+    if version not in _enrollments().SERVICE_API_VERSIONS and not emu.config.skip_api_version_check:
         raise DpsError(errors.INVALID_API_VERSION,
                        f"The api-version '{version[:40]}' is not supported by the service API; supported: "
-                       f"{', '.join(enrollments.SERVICE_API_VERSIONS)}.")
+                       f"{', '.join(_enrollments().SERVICE_API_VERSIONS)}.")
     token = request.headers.get("Authorization")
     dps = provisioning_services.find_dps_by_host(emu, _host_name(request.host))
     if not token:
@@ -230,26 +248,26 @@ def _enrollment_routes(collection: str) -> None:
         emu, version = _emu(), _api_version()
         if request.method == "GET":
             dps = _service_dps("EnrollmentRead")
-            return _answer(enrollments.get(emu, dps, kind, enrollment_id, version))
+            return _answer(_enrollments().get(emu, dps, kind, enrollment_id, version))
         dps = _service_dps("EnrollmentWrite")
         if_match = request.headers.get("If-Match")
         if request.method == "PUT":
-            return _answer(enrollments.put(emu, dps, kind, enrollment_id, _body(), version, if_match))
-        return _answer(enrollments.delete(emu, dps, kind, enrollment_id, if_match))
+            return _answer(_enrollments().put(emu, dps, kind, enrollment_id, _body(), version, if_match))
+        return _answer(_enrollments().delete(emu, dps, kind, enrollment_id, if_match))
 
     def mechanism(enrollment_id: str) -> Response:
         dps = _service_dps("EnrollmentRead")
-        return _answer(enrollments.attestation_mechanism(_emu(), dps, kind, enrollment_id))
+        return _answer(_enrollments().attestation_mechanism(_emu(), dps, kind, enrollment_id))
 
     def query() -> Response:
         dps = _service_dps("EnrollmentRead")
-        return _answer(enrollments.query(_emu(), dps, kind, _body(), _api_version(),
+        return _answer(_enrollments().query(_emu(), dps, kind, _body(), _api_version(),
                                          request.headers.get("x-ms-max-item-count"),
                                          request.headers.get("x-ms-continuation")))
 
     def bulk() -> Response:
         dps = _service_dps("EnrollmentWrite")
-        return _answer(enrollments.bulk(_emu(), dps, kind, _body(), _api_version()))
+        return _answer(_enrollments().bulk(_emu(), dps, kind, _body(), _api_version()))
 
     bp.add_url_rule(f"/{collection}/query", f"{endpoint}_query", query, methods=["POST"])
     bp.add_url_rule(f"/{collection}", f"{endpoint}_bulk", bulk, methods=["POST"])
@@ -267,16 +285,16 @@ _enrollment_routes("enrollmentGroups")
 def registration_state(registration_id: str) -> Response:
     emu = _emu()
     if request.method == "GET":
-        return _answer(enrollments.get_registration_state(emu, _service_dps("RegistrationStatusRead"),
+        return _answer(_enrollments().get_registration_state(emu, _service_dps("RegistrationStatusRead"),
                                                           registration_id))
-    return _answer(enrollments.delete_registration_state(emu, _service_dps("RegistrationStatusWrite"),
+    return _answer(_enrollments().delete_registration_state(emu, _service_dps("RegistrationStatusWrite"),
                                                          registration_id, request.headers.get("If-Match")))
 
 
 @bp.route("/registrations/<group_id>/query", methods=["POST"])
 def registration_state_query(group_id: str) -> Response:
     dps = _service_dps("RegistrationStatusRead")
-    return _answer(enrollments.query_registration_states(_emu(), dps, group_id,
+    return _answer(_enrollments().query_registration_states(_emu(), dps, group_id,
                                                          request.headers.get("x-ms-max-item-count"),
                                                          request.headers.get("x-ms-continuation")))
 

@@ -12,15 +12,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import NameOID
+from typing import TYPE_CHECKING, Any
 
 from provider.dps.sas import SasError, parse_sas, verify_sas
 from provider.hub import registry
 from provider.hub.registry import HubError
+
+if TYPE_CHECKING:  # `cryptography` loads with the first device connection, not at start-up
+    from cryptography import x509
 
 # which policy rights satisfy a service API need (RegistryWrite includes reading the registry)
 RIGHTS_SATISFYING = {
@@ -61,6 +60,9 @@ def _hubs():
 
 
 def pem_to_der(pem: str) -> bytes:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
     return x509.load_pem_x509_certificate(pem.encode()).public_bytes(Encoding.DER)
 
 
@@ -143,6 +145,8 @@ def _authenticate_sas(emu: Any, hub_doc: dict[str, Any], device: dict[str, Any],
 
 def _leaf(chain_der: list[bytes]) -> x509.Certificate:
     try:
+        from cryptography import x509
+
         return x509.load_der_x509_certificate(chain_der[0])
     except ValueError:
         raise AuthRefused("the client certificate is not valid DER") from None
@@ -190,6 +194,9 @@ def _authenticate_self_signed(emu: Any, hub_doc: dict[str, Any], device: dict[st
 
 def leaf_common_name(der: bytes) -> str | None:
     try:
+        from cryptography import x509
+        from cryptography.x509.oid import NameOID
+
         names = x509.load_der_x509_certificate(der).subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     except ValueError:
         return None

@@ -323,14 +323,14 @@ def _on_hub_certificates_changed(emu: Any, hub_doc: dict[str, Any]) -> None:
 
 def _start_mqtt(emu: Any, servers: Any, tls: Any) -> None:
     """`run.py` listener hook: bind the MQTT (and WebSocket) ports now, serve once servers start."""
-    from provider.mqtt.server import MqttServer
-
     config = emu.config
     if config.mqtt_port < 0 and config.mqtt_ws_port < 0:
         return
     if tls is None:
         log.warning("MQTT needs TLS, which is disabled (--https-port -1); MQTT is not served")
         return
+    from provider.mqtt.server import MqttServer
+
     server = MqttServer(emu, tls)
     try:
         if config.mqtt_port >= 0:
