@@ -39,3 +39,13 @@ class RequestContext:
     def timestamp(self) -> str:
         assert self.now is not None
         return self.now.isoformat().replace("+00:00", "Z")
+
+    def action_segment(self, marker: str) -> str | None:
+        """The segment after `marker` in this request's action path (`IotHubKeys/{keyName}/listkeys`)."""
+        parts = [p for p in str(self.extra.get("action_path", "")).split("/") if p]
+        lowered = [p.lower() for p in parts]
+        if marker.lower() in lowered:
+            at = len(lowered) - 1 - lowered[::-1].index(marker.lower())
+            if at + 1 < len(parts):
+                return parts[at + 1]
+        return None

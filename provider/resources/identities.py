@@ -129,3 +129,12 @@ def resource_identity(ctx: RequestContext, requested: dict[str, Any] | None, exi
                        f"'userAssignedIdentities' is only allowed when the identity type includes UserAssigned, "
                        f"not with '{kind}'.", target=f"{target}.userAssignedIdentities")
     return out
+
+
+def apply_identity(ctx: RequestContext, doc: dict[str, Any], existing: dict[str, Any] | None) -> None:
+    """Resolve `doc["identity"]` in place (generated principals, attached user-assigned identities)."""
+    identity = resource_identity(ctx, doc.get("identity"), existing)
+    if identity is None:
+        doc.pop("identity", None)
+    else:
+        doc["identity"] = identity

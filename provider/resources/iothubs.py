@@ -44,7 +44,7 @@ from provider.arm.ids import ResourceId, same_id, try_parse_resource_id
 from provider.arm.resource_type import Action, NameRule, ResourceType, register
 from provider.arm.schemas import BaseSchema, ManagedIdentity, TagsPatch, TrackedBody
 from provider.resources import keys
-from provider.resources.identities import is_attached, resource_identity
+from provider.resources.identities import apply_identity, is_attached
 
 HUB_TYPE = "Microsoft.Devices/IotHubs"
 HUB_API_VERSIONS = ("2025-08-01-preview", "2023-06-30", "2023-06-30-preview", "2022-11-15-preview",
@@ -165,48 +165,6 @@ def _mask_secrets(value: Any) -> Any:
     return value
 
 
-# ---- actions --------------------------------------------------------------------------------------
-def _full_policy(policy: dict[str, Any]) -> dict[str, Any]:
-    return {"keyName": policy["keyName"], "primaryKey": policy["primaryKey"], "secondaryKey": policy["secondaryKey"],
-            "rights": policy["rights"]}
-
-
-def list_keys(ctx: RequestContext, hub: dict[str, Any], _body: Any) -> tuple[int, Any]:
-    policies = (hub.get("properties") or {}).get("authorizationPolicies") or []
-    return 200, {"value": [_full_policy(p) for p in policies]}
-
-
-def action_segment(ctx: RequestContext, marker: str) -> str | None:
-    """The path segment after `marker` in the action path (`IotHubKeys/{keyName}/listkeys`).
-
-    The generic layer puts the action path in `ctx.extra["action_path"]`; over HTTP the request path
-    is a fallback.
-    """
-    path = ctx.extra.get("action_path")
-    if path is None:
-        try:
-            from flask import has_request_context, request
-
-            path = request.path if has_request_context() else ""
-        except ImportError:  # pragma: no cover
-            path = ""
-    parts = [p for p in str(path).split("/") if p]
-    lowered = [p.lower() for p in parts]
-    if marker.lower() in lowered:
-        at = len(lowered) - 1 - lowered[::-1].index(marker.lower())
-        if at + 1 < len(parts):
-            return parts[at + 1]
-    return None
-
-
-def list_key_for_name(ctx: RequestContext, hub: dict[str, Any], _body: Any) -> tuple[int, Any]:
-    key_name = action_segment(ctx, "IotHubKeys") or ""
-    policy = keys.find_policy((hub.get("properties") or {}).get("authorizationPolicies"), key_name)
-    if policy is None:
-        raise ArmError(404, "KeyNameNotFound", f"The key name '{key_name}' was not found on IoT hub '{hub['name']}'.")
-    return 200, _full_policy(policy)
-
-
 # ---- the resource type ----------------------------------------------------------------------------
 @register
 class IotHubs(ResourceType):
@@ -220,8 +178,8 @@ class IotHubs(ResourceType):
                          "letter or digit.")
     patch_schema = TagsPatch  # IotHubResource_Update takes tags only
     actions = {
-        "listkeys": Action(list_keys, long_running=False),
-        "IotHubKeys/*/listkeys": Action(list_key_for_name, long_running=False),
+        "listkeys": Action(keys.list_keys, long_running=False),
+        "IotHubKeys/*/listkeys": Action(keys.key_for_name_action("IotHubKeys", "IoT hub"), long_running=False),
     }
     description = "An Azure IoT hub."
     name_availability_action = "checkNameAvailability"
@@ -237,11 +195,7 @@ class IotHubs(ResourceType):
     def prepare(self, ctx: RequestContext, doc: dict[str, Any], existing: dict[str, Any] | None) -> None:
         check_unique_name(ctx, doc)
         sku = doc["sku"] = check_sku(ctx, doc["sku"], existing)
-        identity = resource_identity(ctx, doc.get("identity"), existing)
-        if identity is None:
-            doc.pop("identity", None)
-        else:
-            doc["identity"] = identity
+        apply_identity(ctx, doc, existing)
         props = doc["properties"]
         previous = (existing or {}).get("properties") or {}
         props["authorizationPolicies"] = keys.merge_policies(

@@ -167,3 +167,30 @@ def strip_port(host: str) -> str:
     if host.startswith("["):
         return host
     return host.rsplit(":", 1)[0] if ":" in host else host
+
+
+# ---- the `listkeys` actions hubs and provisioning services share ---------------------------------
+def full_policy(policy: dict[str, Any]) -> dict[str, Any]:
+    """A policy with its keys, as only `listkeys` answers (GET bodies never carry keys)."""
+    return {"keyName": policy["keyName"], "primaryKey": policy["primaryKey"], "secondaryKey": policy["secondaryKey"],
+            "rights": policy["rights"]}
+
+
+def list_keys(ctx: Any, doc: dict[str, Any], _body: Any) -> tuple[int, Any]:
+    """`POST .../listkeys`: every shared access policy with its keys."""
+    policies = (doc.get("properties") or {}).get("authorizationPolicies") or []
+    return 200, {"value": [full_policy(p) for p in policies]}
+
+
+def key_for_name_action(marker: str, owner_noun: str):
+    """`POST .../{marker}/{keyName}/listkeys`: one policy with its keys, 404 `KeyNameNotFound` otherwise."""
+
+    def handler(ctx: Any, doc: dict[str, Any], _body: Any) -> tuple[int, Any]:
+        key_name = ctx.action_segment(marker) or ""
+        policy = find_policy((doc.get("properties") or {}).get("authorizationPolicies"), key_name)
+        if policy is None:
+            raise ArmError(404, "KeyNameNotFound",
+                           f"The key name '{key_name}' was not found on {owner_noun} '{doc['name']}'.")
+        return 200, full_policy(policy)
+
+    return handler

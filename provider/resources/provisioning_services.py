@@ -42,8 +42,8 @@ from provider.arm.handlers import normalize_location
 from provider.arm.resource_type import Action, NameRule, ResourceType, register
 from provider.arm.schemas import BaseSchema, ManagedIdentity, TagsPatch, TrackedBody
 from provider.resources import keys
-from provider.resources.identities import has_system_identity, is_attached, resource_identity
-from provider.resources.iothubs import NAMESPACE_TYPE, action_segment, find_hub_by_host
+from provider.resources.identities import apply_identity, has_system_identity, is_attached
+from provider.resources.iothubs import NAMESPACE_TYPE, find_hub_by_host
 
 DPS_TYPE = "Microsoft.Devices/provisioningServices"
 DPS_API_VERSIONS = ("2025-02-01-preview", "2023-03-01-preview", "2022-12-12", "2022-02-05", "2021-10-15",
@@ -97,25 +97,6 @@ class DpsBodyWithNamespace(DpsBody):
     properties = fields.Nested(DpsPropertiesWithNamespace)
 
 
-# ---- actions --------------------------------------------------------------------------------------
-def _full_policy(policy: dict[str, Any]) -> dict[str, Any]:
-    return {"keyName": policy["keyName"], "primaryKey": policy["primaryKey"], "secondaryKey": policy["secondaryKey"],
-            "rights": policy["rights"]}
-
-
-def list_keys(ctx: RequestContext, dps: dict[str, Any], _body: Any) -> tuple[int, Any]:
-    return 200, {"value": [_full_policy(p) for p in (dps.get("properties") or {}).get("authorizationPolicies") or []]}
-
-
-def list_key_for_name(ctx: RequestContext, dps: dict[str, Any], _body: Any) -> tuple[int, Any]:
-    key_name = action_segment(ctx, "keys") or ""
-    policy = keys.find_policy((dps.get("properties") or {}).get("authorizationPolicies"), key_name)
-    if policy is None:
-        raise ArmError(404, "KeyNameNotFound",
-                       f"The key name '{key_name}' was not found on provisioning service '{dps['name']}'.")
-    return 200, _full_policy(policy)
-
-
 # ---- the resource type ----------------------------------------------------------------------------
 @register
 class ProvisioningServices(ResourceType):
@@ -127,8 +108,8 @@ class ProvisioningServices(ResourceType):
     name_rule = NameRule(r"^[A-Za-z0-9-]+$", 3, 64, "Use letters, digits and '-'.")
     patch_schema = TagsPatch  # IotDpsResource_Update takes tags only
     actions = {
-        "listkeys": Action(list_keys, long_running=False),
-        "keys/*/listkeys": Action(list_key_for_name, long_running=False),
+        "listkeys": Action(keys.list_keys, long_running=False),
+        "keys/*/listkeys": Action(keys.key_for_name_action("keys", "provisioning service"), long_running=False),
     }
     description = "An Azure IoT Hub Device Provisioning Service instance."
     name_availability_action = "checkProvisioningServiceNameAvailability"
@@ -144,11 +125,7 @@ class ProvisioningServices(ResourceType):
     def prepare(self, ctx: RequestContext, doc: dict[str, Any], existing: dict[str, Any] | None) -> None:
         check_unique_name(ctx, doc)
         doc["sku"] = {"name": doc["sku"]["name"], "tier": "Standard", "capacity": int(doc["sku"].get("capacity") or 1)}
-        identity = resource_identity(ctx, doc.get("identity"), existing)
-        if identity is None:
-            doc.pop("identity", None)
-        else:
-            doc["identity"] = identity
+        apply_identity(ctx, doc, existing)
         props = doc["properties"]
         previous = (existing or {}).get("properties") or {}
         props["authorizationPolicies"] = keys.merge_policies(
