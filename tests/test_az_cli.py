@@ -16,20 +16,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.client_venvs import ensure_venv
 from tests.emulator_process import ROOT, EmulatorProcess
 
-AZ_VENV = ROOT / ".cache" / "az-venv"
 # the first run installs azure-cli into its own venv (minutes on a fresh machine); later runs reuse it
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 @pytest.fixture(scope="module")
 def az_bin() -> Path:
-    az = AZ_VENV / "bin" / "az"
-    if not az.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(AZ_VENV)], check=True)
-        subprocess.run([str(AZ_VENV / "bin" / "pip"), "install", "-q", "azure-cli"], check=True, timeout=1800)
-    return az
+    return ensure_venv("az-venv", "azure-cli", ["-c", "import azure.cli.core"]) / "bin" / "az"
 
 
 def run_az_script(az: Path, env_lines: str, body: str, cwd: Path) -> subprocess.CompletedProcess:

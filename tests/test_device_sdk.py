@@ -9,10 +9,8 @@ with `--mqtt-port 8883` and skips when that port is taken. Device code runs in
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,42 +18,23 @@ import requests
 from cryptography import x509
 
 from provider.dps.sas import derive_device_key
+from tests.client_venvs import ensure_venv
 from tests.dps_helpers import chain_from, csr_b64, unique, write_client_files
 from tests.emulator_process import ROOT, Arm, EmulatorProcess
 from tests.test_mqtt import make_setup
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
-SDK_VENV = ROOT / ".cache" / "sdk-venv"
 SDK_REQUIREMENT = "azure-iot-device>=2.14,<3"
 HELPER = Path(__file__).with_name("sdk_device_helper.py")
 SDK_PORT = 8883
 
 
-def _venv_python() -> Path:
-    return SDK_VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-
-
-def _sdk_ready() -> bool:
-    python = _venv_python()
-    return python.exists() and subprocess.run([str(python), "-c", "import azure.iot.device"],
-                                              capture_output=True, timeout=60).returncode == 0
-
-
 @pytest.fixture(scope="module")
 def sdk_python() -> str:
-    """The SDK venv's interpreter (created and filled on first use; skip if PyPI is unreachable)."""
-    if not _sdk_ready():
-        SDK_VENV.parent.mkdir(parents=True, exist_ok=True)
-        made = subprocess.run([sys.executable, "-m", "venv", "--clear", str(SDK_VENV)], capture_output=True,
-                              text=True, timeout=300)
-        if made.returncode != 0:
-            pytest.skip(f"cannot create the SDK venv: {made.stderr[-300:]}")
-        installed = subprocess.run([str(_venv_python()), "-m", "pip", "install", "-q", SDK_REQUIREMENT],
-                                   capture_output=True, text=True, timeout=600)
-        if installed.returncode != 0 or not _sdk_ready():
-            pytest.skip(f"cannot install {SDK_REQUIREMENT} into {SDK_VENV}: {installed.stderr[-300:]}")
-    return str(_venv_python())
+    """The SDK venv's interpreter (created and filled on first use)."""
+    venv = ensure_venv("sdk-venv", SDK_REQUIREMENT, ["-c", "import azure.iot.device"])
+    return str(venv / "bin" / "python")
 
 
 def _port_free(port: int) -> bool:
