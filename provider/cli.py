@@ -82,8 +82,17 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
+    """The settings, checked: a bad value (from a flag or its environment variable) is a ValueError."""
+    from provider.arm.lro import LroMode
+
     fields = {f: getattr(args, f) for f in Config.__dataclass_fields__ if hasattr(args, f)}
-    return Config(**fields)
+    config = Config(**fields)
+    LroMode.parse(config.lro)
+    if config.keystore not in ("soft", "pkcs11"):
+        raise ValueError(f"--keystore must be 'soft' or 'pkcs11', not {config.keystore!r}")
+    if config.keystore == "pkcs11" and not (config.pkcs11_module and config.pkcs11_token and config.pkcs11_pin):
+        raise ValueError("--keystore pkcs11 needs --pkcs11-module, --pkcs11-token and --pkcs11-pin")
+    return config
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,14 +123,22 @@ def _command_registrars() -> list[Callable[[Any], None]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except ValueError as exc:  # an ADR_EMULATOR_* variable that does not parse (e.g. a port that is not a number)
+        print(f"adr-emulator: {exc}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     if args.command in (None, "serve"):
         if args.command is None:
             args = parser.parse_args(["serve", *(argv or sys.argv[1:])])
         from provider.run import serve
 
-        config = config_from_args(args)
+        try:
+            config = config_from_args(args)
+        except ValueError as exc:
+            print(f"adr-emulator: {exc}", file=sys.stderr)
+            return 2
         logging.basicConfig(level=getattr(logging, str(config.log_level).upper(), logging.INFO),
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         return serve(config)
