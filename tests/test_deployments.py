@@ -307,3 +307,30 @@ def test_full_setup_is_ready_for_devices(arm, rg):
                   api_version="2025-02-01-preview").json()
     assert dps["properties"]["deviceRegistryNamespace"]["resourceId"] == outputs["namespaceId"]["value"]
     assert dps["properties"]["idScope"] == outputs["dpsIdScope"]["value"]
+
+
+def test_polls_mode_deployment_runs_then_can_be_cancelled():
+    from tests.emulator_process import Arm, EmulatorProcess
+
+    template = {**BASE, "resources": [{"type": "Microsoft.ManagedIdentity/userAssignedIdentities",
+                                       "apiVersion": "2023-01-31", "name": "p", "location": "eastus"}]}
+    with EmulatorProcess("--lro", "polls:2") as proc:
+        arm = Arm(proc.http)
+        arm.group("lro-dep")
+        r = arm.put(deployment_path("lro-dep", "slow"), {"properties": {"mode": "Incremental", "template": template}},
+                    api_version=API)
+        assert r.status_code == 201 and r.json()["properties"]["provisioningState"] == "Accepted"
+        url = r.headers["Azure-AsyncOperation"]
+        assert requests.get(url, timeout=10).json()["status"] == "Running"
+        assert arm.get(deployment_path("lro-dep", "slow"), api_version=API).json()["properties"][
+            "provisioningState"] == "Running"
+        assert arm.post(f"{deployment_path('lro-dep', 'slow')}/cancel", api_version=API).status_code == 204
+        status = requests.get(url, timeout=10).json()
+        assert status["status"] == "Canceled" and status["error"]["code"] == "DeploymentCanceled"
+        assert arm.get(deployment_path("lro-dep", "slow"), api_version=API).json()["properties"][
+            "provisioningState"] == "Canceled"
+        # a second deployment under the same name runs to the end after N polls
+        r = arm.put(deployment_path("lro-dep", "slow"), {"properties": {"mode": "Incremental", "template": template}},
+                    api_version=API)
+        states = [requests.get(r.headers["Azure-AsyncOperation"], timeout=10).json()["status"] for _ in range(3)]
+        assert states == ["Running", "Running", "Succeeded"]

@@ -140,6 +140,14 @@ class Operations:
                 if current and current["ended"] is None:
                     self._complete(current, "Failed" if current["error"] else "Succeeded")
 
+    def cancel_for(self, resource_key: str) -> None:
+        """End a resource's running operation as `Canceled` (no final transition is applied)."""
+        with self.store.transaction() as db:
+            db.execute("UPDATE operations SET status = 'Canceled', ended = ?, "
+                       "error = ? WHERE resource_key = ? AND ended IS NULL",
+                       (time.time(), dumps({"code": "DeploymentCanceled", "message": "The operation was canceled."}),
+                        resource_key.lower()))
+
     def pending_for(self, resource_key: str) -> dict[str, Any] | None:
         return self.store.query_one(
             "SELECT * FROM operations WHERE resource_key = ? AND ended IS NULL ORDER BY started DESC LIMIT 1",
@@ -182,7 +190,7 @@ class Operations:
             body["resourceId"] = row["resource_id"]
         if row["ended"] is not None:
             body["endTime"] = _iso(row["ended"])
-        if row["status"] == "Failed" and row["error"]:
+        if row["status"] in ("Failed", "Canceled") and row["error"]:
             body["error"] = json.loads(row["error"])
         return body
 

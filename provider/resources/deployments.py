@@ -291,6 +291,7 @@ def cancel(ctx: RequestContext, doc: dict[str, Any], _body: Any) -> tuple[int, A
     doc["properties"]["provisioningState"] = "Canceled"
     doc.pop("_finalState", None)
     ctx.repo.update_body(doc["id"], doc)
+    ctx.emu.operations.cancel_for(doc["id"])
     return 204, None
 
 
