@@ -313,7 +313,7 @@ def test_polls_mode_deployment_runs_then_can_be_cancelled():
     from tests.emulator_process import Arm, EmulatorProcess
 
     template = {**BASE, "resources": [{"type": "Microsoft.ManagedIdentity/userAssignedIdentities",
-                                       "apiVersion": "2023-01-31", "name": "p", "location": "eastus"}]}
+                                       "apiVersion": "2023-01-31", "name": "pid1", "location": "eastus"}]}
     with EmulatorProcess("--lro", "polls:2") as proc:
         arm = Arm(proc.http)
         arm.group("lro-dep")
