@@ -15,31 +15,28 @@ import time
 from _common import BARE_FLASK, ROOT, wait_healthy
 
 
-def time_emulator() -> float:
-    port = 7900 + os.getpid() % 50
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ADR_EMULATOR_")}
+def time_to_healthy(command: list[str], port: int, env: dict[str, str] | None = None) -> float:
+    """Seconds from starting `command` to the first 200 from its health URL."""
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "provider", "serve", "--in-memory", "--port", str(port),
-                             "--https-port", "-1", "--mqtt-port", "-1", "--log-level", "WARNING"], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
         wait_healthy(f"http://127.0.0.1:{port}/_emulator/health")
         return time.perf_counter() - start
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def time_emulator() -> float:
+    port = 7900 + os.getpid() % 50
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ADR_EMULATOR_")}
+    return time_to_healthy([sys.executable, "-m", "provider", "serve", "--in-memory", "--port", str(port),
+                            "--https-port", "-1", "--mqtt-port", "-1", "--log-level", "WARNING"], port, env)
 
 
 def time_bare() -> float:
     port = 7960 + os.getpid() % 30
-    start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", BARE_FLASK, str(port)], stdout=subprocess.DEVNULL)
-    try:
-        wait_healthy(f"http://127.0.0.1:{port}/_emulator/health")
-        return time.perf_counter() - start
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    return time_to_healthy([sys.executable, "-c", BARE_FLASK, str(port)], port)
 
 
 def main() -> None:

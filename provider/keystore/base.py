@@ -106,6 +106,18 @@ class KeyStore(ABC):
         """Release backend resources (sessions, handles)."""
 
 
+def load_public_key(key_id: str, public_der: bytes | None) -> ec.EllipticCurvePublicKey:
+    """The EC public key a backend recorded for `key_id` (SubjectPublicKeyInfo DER)."""
+    from cryptography.hazmat.primitives import serialization
+
+    if public_der is None:
+        raise KeyStoreError(f"unknown key {key_id!r}")
+    loaded = serialization.load_der_public_key(public_der)
+    if not isinstance(loaded, ec.EllipticCurvePublicKey):
+        raise KeyStoreError(f"key {key_id!r} is not an EC key")
+    return loaded
+
+
 def open_keystore(
     *,
     backend: str,

@@ -23,12 +23,11 @@ from typing import Any
 
 import pkcs11
 import sqlite_utils
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
 from pkcs11.util.ec import encode_ec_public_key, encode_ecdsa_signature, encode_named_curve_parameters
 
-from provider.keystore.base import KeyInfo, KeyStore, KeyStoreError, check_curve, digest
+from provider.keystore.base import KeyInfo, KeyStore, KeyStoreError, check_curve, digest, load_public_key
 from provider.store import Store, register_schema
 
 _NAMED_CURVES = {"P-256": "secp256r1", "P-384": "secp384r1", "P-521": "secp521r1"}
@@ -199,11 +198,7 @@ class Pkcs11KeyStore(KeyStore):
         if public is not None:
             return public
         row = self._row(key_id)
-        if row is None:
-            raise KeyStoreError(f"unknown key {key_id!r}")
-        loaded = serialization.load_der_public_key(row["public_der"])
-        if not isinstance(loaded, ec.EllipticCurvePublicKey):
-            raise KeyStoreError(f"key {key_id!r} is not an EC key")
+        loaded = load_public_key(key_id, row["public_der"] if row else None)
         with self._lock:
             self._public[key_id] = loaded
         return loaded

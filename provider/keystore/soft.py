@@ -25,7 +25,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from provider.keystore.base import HASHES, KeyInfo, KeyStore, KeyStoreError, check_curve, check_hash
+from provider.keystore.base import (
+    HASHES,
+    KeyInfo,
+    KeyStore,
+    KeyStoreError,
+    check_curve,
+    check_hash,
+    load_public_key,
+)
 from provider.store import Store, register_schema
 
 MASTER_KEY_ENV = "ADR_EMULATOR_MASTER_KEY"
@@ -173,11 +181,7 @@ class SoftKeyStore(KeyStore):
         if public is not None:
             return public
         row = self._store.query_one("SELECT public_der FROM keystore_soft_keys WHERE key_id = ?", (key_id,))
-        if row is None:
-            raise KeyStoreError(f"unknown key {key_id!r}")
-        loaded = serialization.load_der_public_key(row["public_der"])
-        if not isinstance(loaded, ec.EllipticCurvePublicKey):
-            raise KeyStoreError(f"key {key_id!r} is not an EC key")
+        loaded = load_public_key(key_id, row["public_der"] if row else None)
         with self._lock:
             self._public[key_id] = loaded
         return loaded
