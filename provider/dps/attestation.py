@@ -168,6 +168,18 @@ def _refuse_tpm(enrollment: dict[str, Any]) -> None:
                        "cannot complete. Use symmetric key or X.509 attestation.")
 
 
+def _individual(store, dps_key: str, registration_id: str, kind: str, credential: str) -> dict[str, Any] | None:  # noqa: ANN001
+    """The individual enrollment for `registration_id`, which must use `kind` attestation (TPM is refused)."""
+    individual = records.get_enrollment(store, dps_key, records.INDIVIDUAL, registration_id)
+    if individual is not None:
+        _refuse_tpm(individual)
+        used = individual["attestation"].get("type")
+        if used != kind:
+            raise DpsError(errors.UNAUTHORIZED, f"The enrollment for '{registration_id}' uses {used} attestation; "
+                           f"{credential} cannot authenticate it.")
+    return individual
+
+
 def by_sas(store, dps_key: str, id_scope: str, registration_id: str, token: str,  # noqa: ANN001
            now: float) -> Attested:
     """Symmetric-key attestation: the SAS token must verify with an enrollment's (derived) key."""
@@ -178,14 +190,9 @@ def by_sas(store, dps_key: str, id_scope: str, registration_id: str, token: str,
     except SasError as exc:
         raise _sas_refusal(exc) from None
     resource = f"{id_scope}/registrations/{registration_id}"
-    individual = records.get_enrollment(store, dps_key, records.INDIVIDUAL, registration_id)
+    individual = _individual(store, dps_key, registration_id, "symmetricKey", "a SAS token")
     if individual is not None:
-        _refuse_tpm(individual)
         attestation = individual["attestation"]
-        if attestation.get("type") != "symmetricKey":
-            raise DpsError(errors.UNAUTHORIZED,
-                           f"The enrollment for '{registration_id}' uses {attestation.get('type')} attestation; "
-                           "a SAS token cannot authenticate it.")
         keys = attestation.get("symmetricKey") or {}
         try:
             verify_sas(parsed, {"registration": [keys.get("primaryKey"), keys.get("secondaryKey")]}, resource, now)
@@ -250,14 +257,9 @@ def by_certificate(emu, dps_doc: dict[str, Any], registration_id: str, chain_der
                        f"to {_utc(leaf.not_valid_after_utc)}.")
     store = emu.store
     dps_key = dps_doc["id"].lower()
-    individual = records.get_enrollment(store, dps_key, records.INDIVIDUAL, registration_id)
+    individual = _individual(store, dps_key, registration_id, "x509", "a client certificate")
     if individual is not None:
-        _refuse_tpm(individual)
         attestation = individual["attestation"]
-        if attestation.get("type") != "x509":
-            raise DpsError(errors.UNAUTHORIZED,
-                           f"The enrollment for '{registration_id}' uses {attestation.get('type')} attestation; "
-                           "a client certificate cannot authenticate it.")
         if _matches_enrolled(leaf, attestation):
             return Attested(individual, records.INDIVIDUAL, "x509", leaf=leaf)
         raise DpsError(errors.CERTIFICATE_INVALID,
