@@ -240,8 +240,8 @@ def put_resource(ctx: RequestContext, rtype: ResourceType, body: Any, if_match: 
 def patch_resource(ctx: RequestContext, rtype: ResourceType, body: Any, if_match: str | None = None) -> ArmResponse:
     rid = ctx.rid
     assert rid is not None
-    if rtype.read_only:
-        raise ArmError(405, "MethodNotAllowed", f"'{rtype.full_type}' resources are read-only.")
+    if rtype.read_only or not rtype.supports_patch:
+        raise ArmError(405, "MethodNotAllowed", f"'{rtype.full_type}' resources do not support PATCH.")
     check_api_version(ctx, rtype)
     emu = ctx.emu
     with emu.store.transaction():

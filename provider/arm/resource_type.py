@@ -91,6 +91,7 @@ class ResourceType:
     create_status: ClassVar[int] = 201  # a few services answer 200 on create (IoT Hub consumer groups)
     # `POST /subscriptions/{s}/providers/{ns}/{action}` name checks this type answers, e.g. checkNameAvailability
     name_availability_action: ClassVar[str | None] = None
+    supports_patch: ClassVar[bool] = True
     read_only: ClassVar[bool] = False  # children the service writes itself (deployment operations)
     actions_without_resource: ClassVar[tuple[str, ...]] = ()  # actions allowed before the resource exists
     # `custom_put(ctx, rtype, body, if_match, if_none_match) -> ArmResponse` replaces the generic PUT

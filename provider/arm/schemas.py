@@ -78,7 +78,15 @@ def load_body(schema_cls: type[Schema] | None, body: Any, *, partial: bool = Fal
         body = {}
     if not isinstance(body, dict):
         raise ArmError(400, "InvalidRequestContent", "The request content must be a JSON object.")
-    if schema_cls is None:
+    if schema_cls is None:  # a type without a schema (generic resources): still check the envelope's shape
+        for name, kind, label in (("properties", dict, "an object"), ("tags", dict, "an object"),
+                                  ("location", str, "a string")):
+            if body.get(name) is not None and not isinstance(body[name], kind):
+                raise ArmError(400, "InvalidRequestContent",
+                               f"The request content was invalid: property '{name}' must be {label}.", target=name)
+        if isinstance(body.get("tags"), dict) and not all(isinstance(v, str) for v in body["tags"].values()):
+            raise ArmError(400, "InvalidRequestContent", "The request content was invalid: tag values must be "
+                           "strings.", target="tags")
         return dict(body)
     try:
         return schema_cls().load(body, partial=partial)

@@ -315,6 +315,7 @@ class Deployments(ResourceType):
     }
     description = "A template deployment."
     custom_put = staticmethod(run_put)
+    supports_patch = False  # ARM has no PATCH for deployments
     actions_without_resource = ("validate", "whatIf")
 
     def list_filter(self, ctx: RequestContext, doc: dict[str, Any], scope_group: str | None) -> bool:
