@@ -10,7 +10,8 @@ from flask import Blueprint, Response, current_app, request
 from provider.arm import groups
 from provider.arm.auth import caller_of  # noqa: F401  (re-exported for routes)
 from provider.arm.errors import ArmError, group_not_found
-from provider.arm.handlers import ArmResponse, page_response
+from provider.arm.handlers import ArmResponse
+from provider.arm.paging import DEFAULT_PAGE_SIZE, decode_skiptoken, page_response
 from provider.arm.resource_type import ResourceType
 
 if TYPE_CHECKING:
@@ -132,11 +133,9 @@ def provider_operations(emu: Emulator, namespace: str) -> ArmResponse:
 
 
 def list_groups(ctx: RequestContext, subscription: str, top: int | None, skiptoken: str | None) -> ArmResponse:
-    from provider.arm.handlers import DEFAULT_PAGE_SIZE, _decode_skiptoken
-
     limit = max(1, min(top or DEFAULT_PAGE_SIZE, 1000))
     rows = ctx.emu.repo._rows("subscription = ? AND type = ?", (subscription.lower(), groups.GROUP_TYPE.lower()),
-                              _decode_skiptoken(skiptoken), limit + 1)
+                              decode_skiptoken(skiptoken), limit + 1)
     return page_response(ctx, rows, limit, f"/subscriptions/{subscription}/resourcegroups", top, lambda d: d)
 
 

@@ -7,9 +7,9 @@ goes through exactly the same validation and side effects as a direct REST call.
 
 from __future__ import annotations
 
-import base64
 import copy
 import fnmatch
+import json
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -17,14 +17,11 @@ from typing import TYPE_CHECKING, Any
 from provider.arm import groups
 from provider.arm.context import RequestContext
 from provider.arm.errors import ArmError, group_not_found, not_found, parent_not_found
-from provider.arm.ids import ResourceId, parse_resource_id, try_parse_resource_id
+from provider.arm.ids import ResourceId, parse_resource_id, parse_scope, try_parse_resource_id
 from provider.arm.resource_type import Action, ResourceType
 
 if TYPE_CHECKING:
     from provider.state import Emulator
-
-DEFAULT_PAGE_SIZE = 100
-
 
 @dataclass
 class ArmResponse:
@@ -141,7 +138,7 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
-def _lro_headers(ctx: RequestContext, op: dict[str, Any], *, async_op: bool, location: bool) -> dict[str, str]:
+def lro_headers(ctx: RequestContext, op: dict[str, Any], *, async_op: bool, location: bool) -> dict[str, str]:
     ops = ctx.emu.operations
     headers = {"Retry-After": "0" if immediate(ctx) else "1"}
     query = f"?api-version={ctx.api_version}"
@@ -159,7 +156,7 @@ def immediate(ctx: RequestContext) -> bool:
     return ctx.via_deployment or ctx.emu.lro_mode.immediate
 
 
-def _start_op(ctx: RequestContext, rtype: ResourceType, rid: ResourceId, kind: str, location: str | None,
+def start_operation(ctx: RequestContext, rtype: ResourceType, rid: ResourceId, kind: str, location: str | None,
               running_status: str, **kwargs: Any) -> dict[str, Any]:
     kwargs.setdefault("immediate", immediate(ctx))
     return ctx.emu.operations.start(
@@ -230,8 +227,8 @@ def put_resource(ctx: RequestContext, rtype: ResourceType, body: Any, if_match: 
         rtype.after_write(ctx, doc, existing)
         headers: dict[str, str] = {}
         if rtype.lro.put:
-            op = _start_op(ctx, rtype, rid, "put", doc.get("location") or resource_location(ctx, rid), "Accepted")
-            headers.update(_lro_headers(ctx, op, async_op=True, location=False))
+            op = start_operation(ctx, rtype, rid, "put", doc.get("location") or resource_location(ctx, rid), "Accepted")
+            headers.update(lro_headers(ctx, op, async_op=True, location=False))
         stored = emu.repo.get(rid.key) or doc
     headers["ETag"] = stored["etag"]
     return ArmResponse(200 if existing else rtype.create_status, render(ctx, rtype, stored), headers)
@@ -268,8 +265,8 @@ def patch_resource(ctx: RequestContext, rtype: ResourceType, body: Any, if_match
         rtype.after_write(ctx, merged, existing)
         stored = emu.repo.get(rid.key) or merged
         if pending:
-            op = _start_op(ctx, rtype, rid, "patch", resource_location(ctx, rid), "Accepted")
-            return ArmResponse(202, None, _lro_headers(ctx, op, async_op=False, location=True))
+            op = start_operation(ctx, rtype, rid, "patch", resource_location(ctx, rid), "Accepted")
+            return ArmResponse(202, None, lro_headers(ctx, op, async_op=False, location=True))
     return ArmResponse(200, render(ctx, rtype, stored), {"ETag": stored["etag"]})
 
 
@@ -305,12 +302,12 @@ def delete_resource(ctx: RequestContext, rtype: ResourceType, if_match: str | No
             delete_now(ctx, existing)
             return ArmResponse(200)
         if immediate(ctx):
-            op = _start_op(ctx, rtype, rid, "delete", resource_location(ctx, rid), "Deleting", result_status=204)
+            op = start_operation(ctx, rtype, rid, "delete", resource_location(ctx, rid), "Deleting", result_status=204)
         else:
             existing.setdefault("properties", {})["provisioningState"] = "Deleting"
             emu.repo.update_body(rid.key, existing)
-            op = _start_op(ctx, rtype, rid, "delete", resource_location(ctx, rid), "Deleting", result_status=204)
-    return ArmResponse(202, None, _lro_headers(ctx, op, async_op=True, location=True))
+            op = start_operation(ctx, rtype, rid, "delete", resource_location(ctx, rid), "Deleting", result_status=204)
+    return ArmResponse(202, None, lro_headers(ctx, op, async_op=True, location=True))
 
 
 def refuse_if_referenced(ctx: RequestContext, doc: dict[str, Any]) -> None:
@@ -353,8 +350,6 @@ def complete_operation(emu: Emulator, kind: str, resource_key: str | None, statu
     if not resource_key:
         return
     if kind == "deletegroup":
-        from provider.arm.ids import parse_scope
-
         subscription, group = parse_scope(resource_key)
         if group:
             groups.delete_contents_and_group(RequestContext(emu, None, "", ""), subscription, group)
@@ -369,74 +364,6 @@ def complete_operation(emu: Emulator, kind: str, resource_key: str | None, statu
         final = doc.pop("_finalState", None) or ("Failed" if status == "Failed" else "Succeeded")
         doc.setdefault("properties", {})["provisioningState"] = final
         emu.repo.update_body(resource_key, doc)
-
-
-def list_resources(ctx: RequestContext, rtype: ResourceType, parent: ResourceId | None, scope: str,
-                   collection_url: str, top: int | None, skiptoken: str | None) -> ArmResponse:
-    """List a collection with `nextLink` paging: opaque `$skiptoken`, stable creation order."""
-    check_api_version(ctx, rtype)
-    emu = ctx.emu
-    emu.operations.settle_due()
-    limit = max(1, min(top or DEFAULT_PAGE_SIZE, 1000))
-    after = _decode_skiptoken(skiptoken)
-    group: str | None = parent.resource_group if parent is not None else None
-    if parent is not None:
-        check_scope(ctx, parent)
-        owner: ResourceId | None = parent
-        while owner is not None and emu.registry.find(owner.full_type) is None:
-            owner = owner.parent  # `IotHubs/h/eventHubEndpoints/events` is a path, not a resource
-        if owner is not None and not emu.repo.exists(owner.key):
-            raise parent_not_found(owner.full_type, "/".join(owner.names))
-        rows = emu.repo.children(parent.key, rtype.key, after, limit + 1)
-    elif rtype.extension:
-        sub, group = _scope_parts(scope)
-        check_scope(ctx, ResourceId(sub, group, rtype.namespace, rtype.type_path, ("x",), scope))
-        rows = emu.repo.children(scope.lower(), rtype.key, after, limit + 1)
-    else:
-        sub, group = _scope_parts(scope)
-        if group:
-            if not groups.exists(emu, sub, group):
-                raise group_not_found(group)
-            rows = emu.repo.in_group(sub, group, rtype.key, after, limit + 1)
-        else:
-            rows = emu.repo.in_subscription(sub, rtype.key, after, limit + 1)
-    rows = [(seq, doc) for seq, doc in rows if rtype.list_filter(ctx, doc, group)]
-    return page_response(ctx, rows, limit, collection_url, top, lambda d: render(ctx, rtype, d))
-
-
-def page_response(ctx: RequestContext, rows: list[tuple[int, dict]], limit: int, collection_url: str,
-                  top: int | None, to_body: Any) -> ArmResponse:
-    page = rows[:limit]
-    body: dict[str, Any] = {"value": [to_body(doc) for _, doc in page]}
-    if len(rows) > limit:
-        token = _encode_skiptoken(page[-1][0])
-        link = f"{ctx.base_url}{collection_url}?api-version={ctx.api_version}&$skiptoken={token}"
-        if top:
-            link += f"&$top={top}"
-        body["nextLink"] = link
-    return ArmResponse(200, body)
-
-
-def _scope_parts(scope: str) -> tuple[str, str | None]:
-    from provider.arm.ids import parse_scope
-
-    return parse_scope(scope)
-
-
-def _encode_skiptoken(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
-
-
-def _decode_skiptoken(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        if text.startswith("seq:"):
-            return int(text[4:])
-    except (ValueError, UnicodeDecodeError):
-        pass
-    raise ArmError(400, "InvalidSkipToken", "The $skiptoken is not valid; use the nextLink the service returned.")
 
 
 def find_action(rtype: ResourceType, action_path: str) -> tuple[str, Action] | None:
@@ -473,21 +400,19 @@ def post_action(ctx: RequestContext, rtype: ResourceType, action_path: str, body
         status, result = action.handler(ctx, doc, data)
         if not action.long_running:
             return ArmResponse(status, result)
-        op = _start_op(ctx, rtype, rid, "action", resource_location(ctx, rid), "Accepted",
+        op = start_operation(ctx, rtype, rid, "action", resource_location(ctx, rid), "Accepted",
                        result_status=status, result=result)
-    return ArmResponse(202, None, _lro_headers(ctx, op, async_op=False, location=True))
+    return ArmResponse(202, None, lro_headers(ctx, op, async_op=False, location=True))
 
 
 def operation_result(ctx: RequestContext, op_id: str) -> ArmResponse:
     """GET on a `Location` URL: 202 while running, then exactly what a synchronous call returns."""
-    import json
-
     emu = ctx.emu
     row = emu.operations.poll(op_id)
     if row is None:
         raise ArmError(404, "OperationNotFound", f"The operation '{op_id}' was not found.")
     if row["status"] not in ("Succeeded", "Failed", "Canceled"):
-        return ArmResponse(202, None, _lro_headers(ctx, row, async_op=False, location=True))
+        return ArmResponse(202, None, lro_headers(ctx, row, async_op=False, location=True))
     if row["status"] == "Failed":
         error = json.loads(row["error"]) if row["error"] else {"code": "Failed", "message": "The operation failed."}
         return ArmResponse(400, {"error": error})

@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
-from provider.arm import frontdoor, groups, handlers
+from provider.arm import frontdoor, groups, handlers, paging
 from provider.arm.context import RequestContext
 from provider.arm.errors import ArmError, group_not_found
 from provider.arm.ids import ResourceId, parse_scope
@@ -270,7 +270,7 @@ def _provider_paths(ctx: RequestContext, path: str) -> Response:
             raise ArmError(404, "NotFound", f"'{rtype.full_type}' cannot be listed at subscription scope.")
         ctx.rid = parent
         collection_url = path
-        return make_response(handlers.list_resources(ctx, rtype, parent, scope, collection_url, top_arg(),
+        return make_response(paging.list_resources(ctx, rtype, parent, scope, collection_url, top_arg(),
                                                      skiptoken_arg()))
     rid = ResourceId(subscription, group, namespace, tuple(types), tuple(names), scope)
     ctx.rid = rid

@@ -227,9 +227,9 @@ def run_put(ctx: RequestContext, rtype: ResourceType, body: Any, if_match: str |
         if not immediate:
             doc["_finalState"] = final
         emu.repo.put(rid, doc)
-        op = handlers._start_op(ctx, rtype, rid, "put", doc.get("location") or emu.config.location, "Running",
+        op = handlers.start_operation(ctx, rtype, rid, "put", doc.get("location") or emu.config.location, "Running",
                                 error=props.get("error") if final == "Failed" else None, immediate=immediate)
-    headers = handlers._lro_headers(ctx, op, async_op=True, location=False)
+    headers = handlers.lro_headers(ctx, op, async_op=True, location=False)
     headers["ETag"] = doc["etag"]
     body = handlers.render(ctx, rtype, doc)
     # As ARM does, the PUT answer reports the deployment as accepted and clients learn the outcome
