@@ -41,8 +41,8 @@ from marshmallow import fields, validate
 from provider.arm.context import RequestContext
 from provider.arm.errors import ArmError
 from provider.arm.ids import ResourceId, same_id, try_parse_resource_id
-from provider.arm.resource_type import Action, NameRule, ResourceType, register
-from provider.arm.schemas import BaseSchema, ManagedIdentity, TagsPatch, TrackedBody
+from provider.arm.resource_type import Action, NameRule, register
+from provider.arm.schemas import BaseSchema, ManagedIdentity, TrackedBody
 from provider.resources import keys
 from provider.resources.identities import apply_identity, is_attached
 
@@ -167,30 +167,22 @@ def _mask_secrets(value: Any) -> Any:
 
 # ---- the resource type ----------------------------------------------------------------------------
 @register
-class IotHubs(ResourceType):
+class IotHubs(keys.KeyedService):
     namespace = "Microsoft.Devices"
     type_path = ("IotHubs",)
     api_versions = HUB_API_VERSIONS
-    list_at_subscription = True
-    etag_in_body = True
     name_rule = NameRule(r"^(?![0-9]+$)[A-Za-z0-9]+(-[A-Za-z0-9]+)*$", 3, 50,
                          "Use letters, digits and single hyphens, not only digits, starting and ending with a "
                          "letter or digit.")
-    patch_schema = TagsPatch  # IotHubResource_Update takes tags only
+    put_schemas = (HubBody, HubBodyWithRegistry)
+    linking_versions = frozenset(DEVICE_REGISTRY_VERSIONS)
     actions = {
         "listkeys": Action(keys.list_keys, long_running=False),
         "IotHubKeys/*/listkeys": Action(keys.key_for_name_action("IotHubKeys", "IoT hub"), long_running=False),
     }
     description = "An Azure IoT hub."
     name_availability_action = "checkNameAvailability"
-
-    def name_availability(self, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
-        return hub_name_availability(ctx, body)
-
-    def schema_for(self, method: str, api_version: str):
-        if method != "PUT":
-            return self.patch_schema
-        return HubBodyWithRegistry if api_version in DEVICE_REGISTRY_VERSIONS else HubBody
+    name_check = staticmethod(lambda ctx, body: hub_name_availability(ctx, body))
 
     def prepare(self, ctx: RequestContext, doc: dict[str, Any], existing: dict[str, Any] | None) -> None:
         check_unique_name(ctx, doc)

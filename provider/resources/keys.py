@@ -13,13 +13,14 @@ import base64
 import binascii
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from marshmallow import fields, validate
 
 from provider.arm.errors import ArmError
-from provider.arm.schemas import BaseSchema
+from provider.arm.resource_type import ResourceType
+from provider.arm.schemas import BaseSchema, TagsPatch
 
 KEY_BYTES = 32
 MASK = "****"
@@ -194,3 +195,25 @@ def key_for_name_action(marker: str, owner_noun: str):
         return 200, full_policy(policy)
 
     return handler
+
+
+class KeyedService(ResourceType):
+    """What IoT hubs and provisioning services share: keyed access policies behind `listkeys`, tags-only
+    PATCH, a subscription-wide name check, and a richer PUT schema from the api-versions that link
+    to Device Registry (`linking_versions`)."""
+
+    list_at_subscription = True
+    etag_in_body = True
+    patch_schema = TagsPatch
+    put_schemas: tuple[type[BaseSchema], type[BaseSchema]]  # (classic, with the Device Registry link)
+    linking_versions: frozenset[str] = frozenset()
+    name_check: Callable[[Any, dict[str, Any]], dict[str, Any]]
+
+    def name_availability(self, ctx: Any, body: dict[str, Any]) -> dict[str, Any]:
+        return type(self).name_check(ctx, body)
+
+    def schema_for(self, method: str, api_version: str):
+        if method != "PUT":
+            return self.patch_schema
+        classic, linking = self.put_schemas
+        return linking if api_version in self.linking_versions else classic

@@ -39,8 +39,8 @@ from marshmallow import fields, validate
 from provider.arm.context import RequestContext
 from provider.arm.errors import ArmError
 from provider.arm.handlers import normalize_location
-from provider.arm.resource_type import Action, NameRule, ResourceType, register
-from provider.arm.schemas import BaseSchema, ManagedIdentity, TagsPatch, TrackedBody
+from provider.arm.resource_type import Action, NameRule, register
+from provider.arm.schemas import BaseSchema, ManagedIdentity, TrackedBody
 from provider.resources import keys
 from provider.resources.identities import apply_identity, has_system_identity, is_attached
 from provider.resources.iothubs import NAMESPACE_TYPE, find_hub_by_host
@@ -99,28 +99,20 @@ class DpsBodyWithNamespace(DpsBody):
 
 # ---- the resource type ----------------------------------------------------------------------------
 @register
-class ProvisioningServices(ResourceType):
+class ProvisioningServices(keys.KeyedService):
     namespace = "Microsoft.Devices"
     type_path = ("provisioningServices",)
     api_versions = DPS_API_VERSIONS
-    list_at_subscription = True
-    etag_in_body = True
     name_rule = NameRule(r"^[A-Za-z0-9-]+$", 3, 64, "Use letters, digits and '-'.")
-    patch_schema = TagsPatch  # IotDpsResource_Update takes tags only
+    put_schemas = (DpsBody, DpsBodyWithNamespace)
+    linking_versions = frozenset(NAMESPACE_LINK_VERSIONS)
     actions = {
         "listkeys": Action(keys.list_keys, long_running=False),
         "keys/*/listkeys": Action(keys.key_for_name_action("keys", "provisioning service"), long_running=False),
     }
     description = "An Azure IoT Hub Device Provisioning Service instance."
     name_availability_action = "checkProvisioningServiceNameAvailability"
-
-    def name_availability(self, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
-        return dps_name_availability(ctx, body)
-
-    def schema_for(self, method: str, api_version: str):
-        if method != "PUT":
-            return self.patch_schema
-        return DpsBodyWithNamespace if api_version in NAMESPACE_LINK_VERSIONS else DpsBody
+    name_check = staticmethod(lambda ctx, body: dps_name_availability(ctx, body))
 
     def prepare(self, ctx: RequestContext, doc: dict[str, Any], existing: dict[str, Any] | None) -> None:
         check_unique_name(ctx, doc)
