@@ -30,3 +30,14 @@ def test_provision_a_device_from_the_shell(tmp_path):
     assert "cert-00: OK" in result.stdout  # openssl verify of the issued chain
     assert '"name": "sensor-001"' in result.stdout  # the ADR device
     assert (tmp_path / "sensor-001.key.pem").stat().st_mode & 0o777 == 0o600
+
+
+def test_first_walk_through_with_curl(tmp_path):
+    script = readme_block("### A first walk-through with curl")
+    with EmulatorProcess(data_dir=tmp_path / ".adr-emulator") as emu:
+        script = script.replace("127.0.0.1:7780", f"127.0.0.1:{emu.http.rsplit(':', 1)[1]}")
+        result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True,
+                                text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("-----BEGIN CERTIFICATE-----") >= 2  # root + issuing CA in PEM
+    assert '"provisioningState": "Succeeded"' in result.stdout and '"error"' not in result.stdout
