@@ -77,3 +77,38 @@ def test_namespace_with_a_linked_hub_cannot_be_deleted(arm, rg):
     assert r.status_code == 409 and hub.rsplit("/", 1)[1] in r.json()["error"]["message"]
     assert arm.delete(hub, api_version=HUB_API).status_code in (200, 202)
     assert arm.delete(ns).status_code == 202
+
+
+def test_role_assignment_listing_at_above_and_below_a_scope(arm, rg):
+    import uuid
+
+    ns, hub = linked_setup(arm, rg)
+    role = "/subscriptions/00000000-0000-0000-0000-000000000000/providers/Microsoft.Authorization/roleDefinitions/" \
+           "b24988ac-6180-42a0-ab88-20f7382dd24c"
+    api = "2022-04-01"
+
+    def assign(scope: str, principal: str) -> str:
+        name = str(uuid.uuid4())
+        r = arm.put(f"{scope}/providers/Microsoft.Authorization/roleAssignments/{name}",
+                    {"properties": {"roleDefinitionId": role, "principalId": principal}}, api_version=api)
+        assert r.status_code == 201, r.text
+        return name
+
+    def listed(scope: str, filter_: str | None = None) -> set[str]:
+        path = f"{scope}/providers/Microsoft.Authorization/roleAssignments"
+        if filter_:
+            path += f"?$filter={filter_}"
+        r = arm.get(path, api_version=api)
+        assert r.status_code == 200, r.text
+        return {a["name"] for a in r.json()["value"]}
+
+    group = f"resourceGroups/{rg}"
+    on_group = assign(group, "11111111-1111-1111-1111-111111111111")
+    on_ns = assign(ns, "22222222-2222-2222-2222-222222222222")
+    on_hub = assign(hub, "22222222-2222-2222-2222-222222222222")
+    assert {on_group, on_ns, on_hub} <= listed(group)  # at and below the group
+    assert listed(ns) >= {on_group, on_ns} and on_hub not in listed(ns)  # at and above the namespace
+    assert on_ns not in listed(group, "atScope()") and on_group in listed(group, "atScope()")
+    assert listed(group, "principalId eq '22222222-2222-2222-2222-222222222222'") == {on_ns, on_hub}
+    missing = arm.get(f"{ns}-missing/providers/Microsoft.Authorization/roleAssignments", api_version=api)
+    assert missing.status_code == 404

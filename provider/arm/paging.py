@@ -28,6 +28,10 @@ def list_resources(ctx: RequestContext, rtype: ResourceType, parent: ResourceId 
     limit = max(1, min(top or DEFAULT_PAGE_SIZE, 1000))
     after = decode_skiptoken(skiptoken)
     group: str | None = parent.resource_group if parent is not None else None
+    # a type that filters its listings is read whole, then paged, so no page ends early
+    filtered = type(rtype).list_filter is not ResourceType.list_filter
+    fetch = None if filtered else limit + 1
+    ctx.extra.setdefault("list_scope", scope)
     if parent is not None:
         check_scope(ctx, parent)
         owner: ResourceId | None = parent
@@ -35,20 +39,22 @@ def list_resources(ctx: RequestContext, rtype: ResourceType, parent: ResourceId 
             owner = owner.parent  # `IotHubs/h/eventHubEndpoints/events` is a path, not a resource
         if owner is not None and not emu.repo.exists(owner.key):
             raise parent_not_found(owner.full_type, "/".join(owner.names))
-        rows = emu.repo.children(parent.key, rtype.key, after, limit + 1)
+        rows = emu.repo.children(parent.key, rtype.key, after, fetch)
     elif rtype.extension:
         sub, group = parse_scope(scope)
         check_scope(ctx, ResourceId(sub, group, rtype.namespace, rtype.type_path, ("x",), scope))
-        rows = emu.repo.children(scope.lower(), rtype.key, after, limit + 1)
+        rows = (emu.repo.in_subscription(sub, rtype.key, after) if filtered
+                else emu.repo.children(scope.lower(), rtype.key, after, fetch))
     else:
         sub, group = parse_scope(scope)
         if group:
             if not groups.exists(emu, sub, group):
                 raise group_not_found(group)
-            rows = emu.repo.in_group(sub, group, rtype.key, after, limit + 1)
+            rows = emu.repo.in_group(sub, group, rtype.key, after, fetch)
         else:
-            rows = emu.repo.in_subscription(sub, rtype.key, after, limit + 1)
-    rows = [(seq, doc) for seq, doc in rows if rtype.list_filter(ctx, doc, group)]
+            rows = emu.repo.in_subscription(sub, rtype.key, after, fetch)
+    if filtered:
+        rows = [(seq, doc) for seq, doc in rows if rtype.list_filter(ctx, doc, group)][:limit + 1]
     return page_response(ctx, rows, limit, collection_url, top, lambda d: render(ctx, rtype, d))
 
 

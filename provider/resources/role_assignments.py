@@ -89,6 +89,20 @@ class RoleAssignments(ResourceType):
     envelope_fields = ()
     description = "A role assignment (stored, not enforced)."
 
+    def list_filter(self, ctx: RequestContext, doc: dict[str, Any], scope_group: str | None) -> bool:
+        """ARM's listing at a scope: assignments at, above and below it; `$filter=atScope()` keeps those at
+        and above; `principalId eq '...'` (or `assignedTo('...')`) keeps one principal's."""
+        scope = str(ctx.extra.get("list_scope", "")).lower().rstrip("/")
+        own = str((doc.get("properties") or {}).get("scope", "")).lower().rstrip("/")
+        above = scope == own or scope.startswith(own + "/")
+        below = own.startswith(scope + "/")
+        text = (ctx.extra.get("filter") or "").strip()
+        if not (above or (below and "atscope()" not in text.lower())):
+            return False
+        principal = re.search(r"(?:principalId\s+eq\s+|assignedTo\()\s*'([^']+)'", text, re.IGNORECASE)
+        return principal is None or (doc.get("properties") or {}).get("principalId", "").lower() == \
+            principal.group(1).lower()
+
     def prepare(self, ctx: RequestContext, doc: dict[str, Any], existing: dict[str, Any] | None) -> None:
         props = doc["properties"]
         role_guid = role_definition_guid(props["roleDefinitionId"])
