@@ -101,3 +101,23 @@ az deployment group create -g az-bad -n bad --template-file {bad}
                       '"outputs": {"o": {"type": "string", "value": "[concat(\'a\' \'b\')]"}}}')
     result = run_az_script(az, lines, f"az deployment group create -g az-bad -n syntax --template-file {syntax}", data)
     assert result.returncode != 0 and "InvalidTemplate" in result.stderr + result.stdout
+
+
+def test_az_role_assignment_by_role_name(az_session):
+    az, lines, data, _ = az_session
+    result = run_az_script(az, lines, """
+az group create -n az-roles -l eastus -o none
+NS=$(az rest --method put --url "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/az-roles/\
+providers/Microsoft.DeviceRegistry/namespaces/ns-roles?api-version=2026-03-01-preview" \
+  --body '{"location": "eastus"}' --query id -o tsv)
+az role assignment create --assignee-object-id 33333333-3333-3333-3333-333333333333 \
+  --assignee-principal-type ServicePrincipal --role "Azure Device Registry Contributor" --scope "$NS" -o json > ra.json
+az role assignment list --scope "$NS" -o json > ras.json
+""", data)
+    assert result.returncode == 0, result.stdout + result.stderr
+    created = json.loads((data / "ra.json").read_text())
+    assert created["properties"]["roleDefinitionId"].endswith("a5c3590a-3a1a-4cd4-9648-ea0a32b15137")
+    assert created["properties"]["principalId"] == "33333333-3333-3333-3333-333333333333"
+    listed = json.loads((data / "ras.json").read_text())
+    assert [(a["name"], a["roleDefinitionName"]) for a in listed] == [
+        (created["name"], "Azure Device Registry Contributor")]

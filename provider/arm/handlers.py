@@ -275,7 +275,11 @@ def get_resource(ctx: RequestContext, rtype: ResourceType) -> ArmResponse:
     assert rid is not None
     check_api_version(ctx, rtype)
     ctx.emu.operations.settle_due()
-    doc = ctx.emu.repo.get(rid.key)
+    builtin = rtype.builtin_documents(ctx, rid.scope)
+    if builtin is not None:
+        doc = next((d for d in builtin if d["name"].lower() == rid.name.lower()), None)
+    else:
+        doc = ctx.emu.repo.get(rid.key)
     if doc is None:
         check_scope(ctx, rid)
         raise not_found(rtype.full_type, "/".join(rid.names), rid.resource_group)

@@ -40,6 +40,10 @@ def list_resources(ctx: RequestContext, rtype: ResourceType, parent: ResourceId 
         if owner is not None and not emu.repo.exists(owner.key):
             raise parent_not_found(owner.full_type, "/".join(owner.names))
         rows = emu.repo.children(parent.key, rtype.key, after, fetch)
+    elif rtype.extension and (builtin := rtype.builtin_documents(ctx, scope)) is not None:
+        sub, group = parse_scope(scope)
+        check_scope(ctx, ResourceId(sub, group, rtype.namespace, rtype.type_path, ("x",), scope))
+        rows = list(enumerate(builtin, start=1))[after:]
     elif rtype.extension:
         sub, group = parse_scope(scope)
         check_scope(ctx, ResourceId(sub, group, rtype.namespace, rtype.type_path, ("x",), scope))

@@ -98,6 +98,11 @@ class ResourceType:
     # for a type whose PUT is a process rather than a write (template deployments).
     custom_put: ClassVar[Any] = None
 
+    def builtin_documents(self, ctx: RequestContext, scope: str) -> list[dict[str, Any]] | None:
+        """Documents the service defines itself at `scope` (built-in role definitions), served read-only
+        instead of stored ones; None for ordinary types."""
+        return None
+
     def name_availability(self, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
         """`{nameAvailable, reason, message}` for `name_availability_action`."""
         return {"nameAvailable": True}
