@@ -334,3 +334,12 @@ def test_polls_mode_deployment_runs_then_can_be_cancelled():
                     api_version=API)
         states = [requests.get(r.headers["Azure-AsyncOperation"], timeout=10).json()["status"] for _ in range(3)]
         assert states == ["Running", "Running", "Succeeded"]
+
+
+def test_calculate_template_hash_matches_the_deployment(arm, rg):
+    template = {**BASE, "resources": []}
+    r = arm.post("/providers/Microsoft.Resources/calculateTemplateHash", template, api_version=API)
+    assert r.status_code == 200 and json.loads(r.json()["minifiedTemplate"]) == template
+    deployed = deploy(arm, rg, "hash", template)
+    assert deployed["properties"]["templateHash"] == r.json()["templateHash"]
+    assert arm.post("/providers/Microsoft.Resources/nope", {}, api_version=API).status_code == 404

@@ -193,7 +193,17 @@ def check_name_availability(ctx: RequestContext, namespace: str, action: str, bo
 
 
 def tenant_resources_call(ctx: RequestContext, parts: list[str], body: Any) -> ArmResponse:
-    raise ArmError(404, "NotFound", "Tenant-scope Microsoft.Resources operations are not emulated.")
+    """Tenant-level `Microsoft.Resources` calls: `calculateTemplateHash` (others are not emulated)."""
+    if len(parts) == 2 and parts[1].lower() == "calculatetemplatehash":
+        import json
+
+        from provider.templates import template_hash
+
+        if not isinstance(body, dict):
+            raise ArmError(400, "InvalidRequestContent", "The request body must be a template (a JSON object).")
+        return ArmResponse(200, {"minifiedTemplate": json.dumps(body, separators=(",", ":")),
+                                 "templateHash": template_hash(body)})
+    raise ArmError(404, "NotFound", f"'/providers/{'/'.join(parts)}' is not emulated at tenant scope.")
 
 
 class GenericResourceType(ResourceType):

@@ -16,7 +16,6 @@ from provider.arm import frontdoor, groups, handlers, paging
 from provider.arm.context import RequestContext
 from provider.arm.errors import ArmError, group_not_found
 from provider.arm.ids import ResourceId, parse_scope
-from provider.arm.resource_type import ResourceType
 
 bp = Blueprint("arm", __name__)
 
@@ -296,7 +295,3 @@ def _provider_paths(ctx: RequestContext, path: str) -> Response:
     if method == "DELETE":
         return make_response(handlers.delete_resource(ctx, rtype, request.headers.get("If-Match")))
     raise method_not_allowed("GET, PUT, PATCH, DELETE")
-
-
-def is_generic(rtype: ResourceType) -> bool:
-    return getattr(rtype, "generic", False)
