@@ -202,6 +202,7 @@ def test_resource_groups(arm):
     all_groups = arm.get("resourceGroups", api_version="2024-03-01").json()["value"]
     assert name in [g["name"] for g in all_groups]
     assert_error(arm.put(f"resourceGroups/{name}", {}, api_version="2024-03-01"), 400, "LocationRequired")
+    assert_error(arm.get(f"resourceGroups/{name}", api_version="2013-01-01"), 400, "InvalidApiVersionParameter")
     d = arm.delete(f"resourceGroups/{name}", api_version="2024-03-01")
     assert d.status_code == 202 and d.headers["Location"]
     assert requests.get(d.headers["Location"], timeout=10).status_code == 200

@@ -53,9 +53,5 @@ def parent_not_found(parent_type: str, parent_name: str) -> ArmError:
                     f"'{parent_name}' of type '{parent_type}' not found.")
 
 
-def bad_request(message: str, target: str | None = None, code: str = "InvalidRequestContent") -> ArmError:
-    return ArmError(400, code, message, target)
 
 
-def conflict(message: str, target: str | None = None, code: str = "Conflict") -> ArmError:
-    return ArmError(409, code, message, target)

@@ -209,7 +209,6 @@ def tenant_resources_call(ctx: RequestContext, parts: list[str], body: Any) -> A
 class GenericResourceType(ResourceType):
     """A type the emulator does not model: stored and echoed with `provisioningState: Succeeded`."""
 
-    generic = True
     lro = ResourceType.lro
     api_versions = ()
 

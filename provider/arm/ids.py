@@ -68,17 +68,10 @@ class ResourceId:
         return ResourceId(self.subscription, self.resource_group, self.namespace,
                           (*self.types, type_), (*self.names, name), self.scope)
 
-    def collection_of(self) -> str:
-        """The collection URL path this resource belongs to (its id without the last name)."""
-        return self.id.rsplit("/", 1)[0]
 
 
-def subscription_scope(subscription: str) -> str:
-    return f"/subscriptions/{subscription}"
 
 
-def group_scope(subscription: str, group: str) -> str:
-    return f"/subscriptions/{subscription}/resourceGroups/{group}"
 
 
 def parse_scope(path: str) -> tuple[str, str | None]:
@@ -120,5 +113,3 @@ def same_id(a: str | None, b: str | None) -> bool:
     return (a or "").rstrip("/").lower() == (b or "").rstrip("/").lower()
 
 
-def looks_like_subscription_id(value: str) -> bool:
-    return bool(_UUIDISH.match(value))

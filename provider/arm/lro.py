@@ -121,7 +121,7 @@ class Operations:
                 return row
             row["polls"] += 1
             self.store.db.execute("UPDATE operations SET polls = ? WHERE id = ?", (row["polls"], op_id))
-            if self._is_due(row, counting_poll=True):
+            if self._is_due(row):
                 self._complete(row, "Failed" if row["error"] else "Succeeded")
             return self.get(op_id)
 
@@ -148,13 +148,7 @@ class Operations:
                        (time.time(), dumps({"code": "DeploymentCanceled", "message": "The operation was canceled."}),
                         resource_key.lower()))
 
-    def pending_for(self, resource_key: str) -> dict[str, Any] | None:
-        return self.store.query_one(
-            "SELECT * FROM operations WHERE resource_key = ? AND ended IS NULL ORDER BY started DESC LIMIT 1",
-            (resource_key.lower(),),
-        )
-
-    def _is_due(self, row: dict[str, Any], counting_poll: bool = False) -> bool:
+    def _is_due(self, row: dict[str, Any]) -> bool:
         if self.mode.kind == "polls":
             return row["polls"] > row["polls_needed"]
         if self.mode.kind == "seconds":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from provider.arm.ids import ResourceId, parse_resource_id
+from provider.arm.ids import ResourceId
 from provider.store import Store, dumps
 
 
@@ -79,13 +79,5 @@ class Repository:
         )
         return [json.loads(r["body"]) for r in rows]
 
-    def resource_ids_in_group(self, subscription: str, group: str) -> list[str]:
-        rows = self.store.query(
-            "SELECT id FROM resources WHERE subscription = ? AND resource_group = ? ORDER BY seq",
-            (subscription.lower(), group.lower()),
-        )
-        return [r["id"] for r in rows]
 
 
-def rid_of(doc: dict[str, Any]) -> ResourceId:
-    return parse_resource_id(doc["id"])

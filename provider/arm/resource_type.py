@@ -54,7 +54,6 @@ class Action:
     long_running: bool = True
     schema: type[Schema] | None = None
     api_versions: tuple[str, ...] | None = None  # None = every version of the type
-    sync_status_when_immediate: int | None = None  # e.g. 204 for revokeIssuer when nothing to return
     requires_body: bool = False
 
 
@@ -79,7 +78,6 @@ class ResourceType:
     fixed_names: ClassVar[tuple[str, ...] | None] = None  # singletons such as credentials/default
     etag_in_body: ClassVar[bool] = False
     list_at_subscription: ClassVar[bool] = False
-    list_at_group: ClassVar[bool] = True  # only meaningful for top-level types
     extension: ClassVar[bool] = False  # extension resource: may hang off any scope
     lro: ClassVar[LroSpec] = LroSpec()
     actions: ClassVar[dict[str, Action]] = {}
@@ -187,10 +185,6 @@ class Registry:
         """True when `full_type` is a registered type or the start of one (`IotHubs/eventHubEndpoints`)."""
         key = full_type.lower()
         return any(k == key or k.startswith(key + "/") for k in self.types)
-
-    def children_of(self, full_type: str) -> list[ResourceType]:
-        prefix = full_type.lower() + "/"
-        return [t for k, t in self.types.items() if k.startswith(prefix) and "/" not in k[len(prefix):]]
 
     def namespaces(self) -> dict[str, list[ResourceType]]:
         out: dict[str, list[ResourceType]] = {}

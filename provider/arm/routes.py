@@ -191,6 +191,13 @@ def subscription_paths(rest: str) -> Response:
 def _group_paths(ctx: RequestContext, subscription: str, parts: list[str]) -> Response:
     emu = ctx.emu
     method = request.method
+    lowered_parts = [p.lower() for p in parts]
+    if "providers" not in lowered_parts and not emu.config.skip_api_version_check and \
+            ctx.api_version not in groups.RESOURCES_API_VERSIONS:
+        raise ArmError(400, "InvalidApiVersionParameter",
+                       f"The api-version '{ctx.api_version}' is invalid. The supported versions are "
+                       f"'{','.join(groups.RESOURCES_API_VERSIONS)}'. Start the emulator with "
+                       "--skip-api-version-check to accept any version.")
     if len(parts) == 2:
         if method != "GET":
             raise method_not_allowed("GET")

@@ -34,10 +34,6 @@ class TrackedBody(BaseSchema):
     tags = Tags()
 
 
-class ProxyBody(BaseSchema):
-    """Envelope of a proxy resource: no location, no tags."""
-
-
 class TagsPatch(BaseSchema):
     """The common PATCH body that can only change tags."""
 
