@@ -192,17 +192,6 @@ def _authenticate_self_signed(emu: Any, hub_doc: dict[str, Any], device: dict[st
                       False, None)
 
 
-def leaf_common_name(der: bytes) -> str | None:
-    try:
-        from cryptography import x509
-        from cryptography.x509.oid import NameOID
-
-        names = x509.load_der_x509_certificate(der).subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    except ValueError:
-        return None
-    return str(names[0].value) if names else None
-
-
 # ---- back-end services (service API) ---------------------------------------------------------------------
 def sas_resource_host(authorization: str | None) -> str | None:
     """The host named by a service token's `sr` (used to route requests made to 127.0.0.1)."""

@@ -70,10 +70,6 @@ class Telemetry:
             messages = list(log.last)[-last:] if last > 0 else []
             return {"deviceId": device_id, "count": log.count, "bytes": log.bytes, "messages": messages}
 
-    def totals(self, hub_name: str) -> dict[str, int]:
-        with self._lock:
-            return {device: log.count for (hub, device), log in self._logs.items() if hub == hub_name.lower()}
-
     def clear(self, hub_name: str | None = None, device_id: str | None = None) -> None:
         with self._lock:
             if hub_name is None:

@@ -20,10 +20,6 @@ CREDENTIAL_API_VERSIONS = ("2025-11-01-preview", "2026-03-01-preview")
 ROOT_VALIDITY_DAYS = 3650
 
 
-def credential_id_of(namespace_id: str) -> str:
-    return f"{namespace_id}/credentials/default"
-
-
 def namespace_id_of(resource_id: str) -> str:
     """The namespace id that a credential, policy or device id lives under."""
     lowered = resource_id.lower()

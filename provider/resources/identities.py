@@ -69,14 +69,6 @@ class UserAssignedIdentities(ResourceType):
         return doc
 
 
-def find_identity(emu: Any, identity_id: str) -> dict[str, Any] | None:
-    """The identity resource named by an ARM id (any casing), or None."""
-    rid = try_parse_resource_id(identity_id)
-    if rid is None or rid.type_key != IDENTITY_TYPE.lower():
-        return None
-    return emu.repo.get(rid.key)
-
-
 def attached_identity_ids(doc: dict[str, Any]) -> list[str]:
     """The user-assigned identity ids attached to a resource's `identity` block."""
     return list(((doc.get("identity") or {}).get("userAssignedIdentities") or {}).keys())
