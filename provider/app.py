@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import uuid
 
 from flask import Flask, Response, request
@@ -43,7 +42,6 @@ def create_app(config: Config | None = None, emulator: Emulator | None = None) -
     app.config["EMULATOR"] = emu
     app.config["MAX_CONTENT_LENGTH"] = emu.config.max_body_bytes
     app.url_map.strict_slashes = False
-    app.wsgi_app = _collapse_slashes(app.wsgi_app)  # type: ignore[method-assign]
 
     for blueprint in (internal.bp, auth.bp, frontdoor.bp, routes.bp, *emu.extensions.get("blueprints", [])):
         app.register_blueprint(blueprint)
@@ -133,15 +131,3 @@ def _data_plane_error_handler(path: str):
         if matcher(path):
             return handler
     return None
-
-
-def _collapse_slashes(wsgi_app):
-    """`//metadata/endpoints` (az joins a trailing-slash endpoint with a leading-slash path) is `/metadata/...`."""
-
-    def middleware(environ, start_response):
-        path = environ.get("PATH_INFO", "")
-        if "//" in path:
-            environ["PATH_INFO"] = re.sub(r"/{2,}", "/", path)
-        return wsgi_app(environ, start_response)
-
-    return middleware

@@ -47,7 +47,7 @@ def serve(config: Config) -> int:
                                      config.hostname_suffix)
             cert_file, key_file = str(files.cert_pem), str(files.key_pem)
             emu.extensions["dev_ca_pem"] = files.ca_pem.read_text()
-        tls = ServerTls(cert_file, key_file)
+        tls = ServerTls(cert_file, key_file, generation=lambda: emu.store.generation)
         for source in emu.extensions.get("trust_sources", []):
             tls.add_trust_source(source)
         emu.extensions["server_tls"] = tls

@@ -114,6 +114,7 @@ class Store:
         self.db = Database(conn)
         self._lock = threading.RLock()
         self._depth = 0
+        self.generation = 0  # counts committed transactions: lets readers cache what they derive from the data
         self._after_commit: list[Callable[[], None]] = []
         self.create_schema()
         _open_stores.add(self)
@@ -161,6 +162,7 @@ class Store:
             self._depth -= 1
             if depth == 0:
                 self.db.execute("COMMIT")
+                self.generation += 1
                 callbacks, self._after_commit = self._after_commit, []
             else:
                 self.db.execute(f"RELEASE {savepoint}")

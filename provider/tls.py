@@ -23,20 +23,26 @@ TrustSource = Callable[[], list[str]]  # returns PEM certificates
 
 
 class ServerTls:
-    """Builds and caches the server `SSLContext` for the current trust set."""
+    """Builds and caches the server `SSLContext` for the current trust set.
 
-    def __init__(self, cert_file: str, key_file: str) -> None:
+    Every handshake asks for the context, so the trust sources (database reads) are consulted only
+    when `generation()` (the store's commit counter) has moved since they were last read.
+    """
+
+    def __init__(self, cert_file: str, key_file: str, generation: Callable[[], int] | None = None) -> None:
         self.cert_file = cert_file
         self.key_file = key_file
+        self._generation = generation
         self._sources: list[TrustSource] = []
         self._lock = threading.Lock()
         self._fingerprint: str | None = None
+        self._read_at: int | None = None  # generation the sources were last read at
         self._context: ssl.SSLContext | None = None
 
     def add_trust_source(self, source: TrustSource) -> None:
         with self._lock:
             self._sources.append(source)
-            self._fingerprint = None
+            self._read_at = None
 
     def _trusted(self) -> list[str]:
         pems: list[str] = []
@@ -49,12 +55,17 @@ class ServerTls:
 
     def context(self) -> ssl.SSLContext:
         """The context for the next handshake (rebuilt only when the trusted set changed)."""
+        generation = self._generation() if self._generation is not None else None
+        with self._lock:
+            if self._context is not None and generation is not None and generation == self._read_at:
+                return self._context
         pems = self._trusted()
         fingerprint = hashlib.sha256("".join(pems).encode()).hexdigest()
         with self._lock:
             if self._context is None or fingerprint != self._fingerprint:
                 self._context = self._build(pems)
                 self._fingerprint = fingerprint
+            self._read_at = generation
             return self._context
 
     def _build(self, pems: list[str]) -> ssl.SSLContext:

@@ -2,14 +2,12 @@
 
 Four tables, each keyed by the DPS's lower-cased ARM id so that several DPS instances share one
 store. Ids are case-insensitive in DPS, so keys are lower-cased and bodies keep the caller's
-casing. Every function joins the caller's transaction when there is one. Enrollment changes bump
-a per-store generation number once committed, which lets the TLS trust source cache its PEMs.
+casing. Every function joins the caller's transaction when there is one.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from typing import Any
 
@@ -56,29 +54,6 @@ def _schema(db) -> None:  # noqa: ANN001 - sqlite_utils.Database
     db.execute("CREATE INDEX IF NOT EXISTS dps_operations_age ON dps_operations(dps, created_at)")
 
 
-# ---- change tracking for the TLS trust source ------------------------------------------------------
-_generations: dict[int, int] = {}
-_generation_lock = threading.Lock()
-
-
-def generation(store: Store) -> int:
-    return _generations.get(id(store), 0)
-
-
-def _bump(store: Store) -> None:
-    def bump() -> None:
-        with _generation_lock:
-            _generations[id(store)] = _generations.get(id(store), 0) + 1
-
-    store.after_commit(bump)
-
-
-def invalidate(store: Store) -> None:
-    """Forget cached trust (after a reset)."""
-    with _generation_lock:
-        _generations[id(store)] = _generations.get(id(store), 0) + 1
-
-
 # ---- enrollments and groups --------------------------------------------------------------------------
 def get_enrollment(store: Store, dps_key: str, kind: str, enrollment_id: str) -> dict[str, Any] | None:
     row = store.query_one("SELECT body FROM dps_enrollments WHERE dps = ? AND kind = ? AND id_key = ?",
@@ -93,7 +68,6 @@ def put_enrollment(store: Store, dps_key: str, kind: str, enrollment_id: str, re
         seq = row[0] if row else store.next_value("dps_enrollment_seq")
         db.execute("INSERT OR REPLACE INTO dps_enrollments(dps, kind, id_key, seq, body) VALUES (?, ?, ?, ?, ?)",
                    (*key, seq, dumps(record)))
-        _bump(store)
 
 
 def delete_enrollment(store: Store, dps_key: str, kind: str, enrollment_id: str) -> None:
@@ -111,7 +85,6 @@ def delete_enrollment(store: Store, dps_key: str, kind: str, enrollment_id: str)
                 "AND group_key IS NULL", (dps_key, enrollment_id.lower())).fetchall()]
         for key in keys:
             delete_registration(store, dps_key, key)
-        _bump(store)
 
 
 def list_enrollments(store: Store, dps_key: str, kind: str, after_seq: int = 0,
@@ -134,7 +107,6 @@ def delete_dps(store: Store, dps_key: str) -> None:
     with store.transaction() as db:
         for table in ("dps_enrollments", "dps_registrations", "dps_operations"):
             db.execute(f"DELETE FROM {table} WHERE dps = ?", (dps_key,))
-        _bump(store)
 
 
 # ---- registration states -------------------------------------------------------------------------------

@@ -301,25 +301,21 @@ def registration_state_query(group_id: str) -> Response:
 
 # ---- wiring --------------------------------------------------------------------------------------------------------
 def trust_source(emu):  # noqa: ANN001, ANN201
-    """PEMs a device's TLS chain may end at: enrolled certificates, cached per enrollment generation."""
-    cache: dict[str, Any] = {"generation": None, "pems": []}
+    """PEMs a device's TLS chain may end at: enrolled certificates (read only when the store changed,
+    see `provider.tls.ServerTls`)."""
 
     def source() -> list[str]:
         from cryptography.hazmat.primitives.serialization import Encoding
 
         from provider.dps.attestation import load_certificate
 
-        generation = records.generation(emu.store)
-        if cache["generation"] != generation:
-            pems = []
-            for body in records.all_enrollment_bodies(emu.store):
-                x509_section = (body.get("attestation") or {}).get("x509") or {}
-                for section in ("clientCertificates", "signingCertificates"):
-                    for entry in (x509_section.get(section) or {}).values():
-                        if (entry or {}).get("certificate"):
-                            pems.append(entry["certificate"])
-            cache.update(generation=generation, pems=pems)
-        pems = list(cache["pems"])
+        pems = []
+        for body in records.all_enrollment_bodies(emu.store):
+            x509_section = (body.get("attestation") or {}).get("x509") or {}
+            for section in ("clientCertificates", "signingCertificates"):
+                for entry in (x509_section.get(section) or {}).values():
+                    if (entry or {}).get("certificate"):
+                        pems.append(entry["certificate"])
         for doc in emu.repo.of_type("microsoft.devices/provisioningservices/certificates"):
             text = (doc.get("properties") or {}).get("certificate")
             if text:
@@ -345,6 +341,5 @@ def register(app: Flask, emu) -> None:  # noqa: ANN001
     app.register_blueprint(bp)
     register_data_plane_error_handler(is_dps_path, _flask_error)
     emu.extensions.setdefault("trust_sources", []).append(trust_source(emu))
-    emu.extensions.setdefault("reset_hooks", []).append(lambda: records.invalidate(emu.store))
     if _on_resource_deleted not in DELETE_LISTENERS:
         DELETE_LISTENERS.append(_on_resource_deleted)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from provider.mqtt import codec, topics
-from provider.mqtt.session import Refused
+from provider.mqtt.session import DeviceEndpoint, Refused
 
 if TYPE_CHECKING:
     from provider.mqtt.server import MqttServer
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("adr_emulator.mqtt")
 
 
-class DpsDevice:
+class DpsDevice(DeviceEndpoint):
     """The DPS side of one connection (`{idScope}/registrations/{registrationId}/api-version=...`)."""
 
     persistent = False  # "DPS always treats the session as non-persistent" (dps-api.md §2)
@@ -33,11 +33,7 @@ class DpsDevice:
                  password: str | None) -> None:
         from provider.dps.registration import DeviceEvidence
 
-        self.server = server
-        self.emu = server.emu
-        self.conn = conn
-        self.user = user
-        self.client_id = client_id
+        super().__init__(server, conn, user, client_id)
         self.evidence = DeviceEvidence(sas_token=password, client_chain_der=conn.stream.client_chain_der(),
                                        transport="mqtt")
         self.key: tuple = ("dps", user.id_scope.lower(), user.registration_id)

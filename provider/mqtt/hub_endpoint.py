@@ -18,7 +18,7 @@ from provider.hub import registry
 from provider.hub.registry import HubError
 from provider.hub.telemetry import telemetry_of
 from provider.mqtt import codec, topics
-from provider.mqtt.session import Refused
+from provider.mqtt.session import DeviceEndpoint, Refused
 
 if TYPE_CHECKING:
     from provider.mqtt.server import MqttServer
@@ -39,18 +39,14 @@ class RenewalError(Exception):
         self.message = message
 
 
-class HubDevice:
+class HubDevice(DeviceEndpoint):
     """The IoT Hub side of one connection (`{hubHostName}/{deviceId}/?api-version=...`)."""
 
     persistent = True
 
     def __init__(self, server: MqttServer, conn: Connection, user: topics.HubUser, client_id: str,
                  password: str | None) -> None:
-        self.server = server
-        self.emu = server.emu
-        self.conn = conn
-        self.user = user
-        self.client_id = client_id
+        super().__init__(server, conn, user, client_id)
         self.password = password
         self.chain_der = conn.stream.client_chain_der()
         self.hub_doc: dict[str, Any] | None = None

@@ -61,6 +61,17 @@ class Endpoint(Protocol):
     async def on_closed(self) -> None: ...
 
 
+class DeviceEndpoint:
+    """What both sides keep of a connection: the listener, the emulator, the user name, the client id."""
+
+    def __init__(self, server: Any, conn: Connection, user: Any, client_id: str) -> None:
+        self.server = server
+        self.emu = server.emu
+        self.conn = conn
+        self.user = user
+        self.client_id = client_id
+
+
 @dataclass
 class SessionState:
     """Subscriptions and unacknowledged QoS 1 messages; kept across connections when clean_session=0."""
