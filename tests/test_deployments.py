@@ -343,3 +343,39 @@ def test_calculate_template_hash_matches_the_deployment(arm, rg):
     deployed = deploy(arm, rg, "hash", template)
     assert deployed["properties"]["templateHash"] == r.json()["templateHash"]
     assert arm.post("/providers/Microsoft.Resources/nope", {}, api_version=API).status_code == 404
+
+
+UNMODELLED = {**BASE, "resources": [
+    {"type": "Microsoft.Network/virtualNetworks", "apiVersion": "2023-09-01", "name": "vnet1", "location": "eastus",
+     "properties": {"addressSpace": {"addressPrefixes": ["10.0.0.0/16"]}}}]}
+
+
+def test_unmodelled_types_are_stored_generically_and_their_actions_refused(arm, rg):
+    deploy(arm, rg, "generic", UNMODELLED)
+    vnet = arm.get(f"resourceGroups/{rg}/providers/Microsoft.Network/virtualNetworks/vnet1", api_version="2023-09-01")
+    assert vnet.status_code == 200
+    assert vnet.json()["properties"] == {"addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
+                                         "provisioningState": "Succeeded"}
+    lister = {**BASE, "resources": [], "outputs": {"k": {"type": "object", "value":
+              "[listKeys(resourceId('Microsoft.Network/virtualNetworks', 'vnet1'), '2023-09-01')]"}}}
+    r = arm.put(deployment_path(rg, "lister"), {"properties": {"mode": "Incremental", "template": lister}},
+                api_version=API)
+    error = r.json()["error"] if r.status_code == 400 else \
+        arm.get(deployment_path(rg, "lister"), api_version=API).json()["properties"]["error"]
+    assert "ResourceTypeNotEmulated" in json.dumps(error) and "Microsoft.Network/virtualNetworks" in json.dumps(error)
+
+
+def test_strict_resource_types_refuses_unmodelled_types():
+    from tests.emulator_process import Arm, EmulatorProcess
+
+    with EmulatorProcess("--strict-resource-types") as proc:
+        arm = Arm(proc.http)
+        arm.group("strict")
+        direct = arm.put("resourceGroups/strict/providers/Microsoft.Network/virtualNetworks/v",
+                         {"location": "eastus"}, api_version="2023-09-01")
+        assert direct.status_code == 400 and direct.json()["error"]["code"] == "NoRegisteredProviderFound"
+        deployed = deploy(arm, "strict", "strict", UNMODELLED, expect="Failed")
+        assert "NoRegisteredProviderFound" in json.dumps(deployed["properties"]["error"])
+        # modelled types still deploy
+        assert arm.put("resourceGroups/strict/providers/Microsoft.DeviceRegistry/namespaces/ns-strict",
+                       {"location": "eastus"}, api_version="2026-03-01-preview").status_code == 201

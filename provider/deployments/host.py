@@ -56,9 +56,11 @@ class EmulatorDeploymentHost:
         group = _group_of(resource_id)
         if group is not None:
             return groups.get(self.emu, *group)
+        doc = self.emu.repo.get(resource_id)
+        if doc is None:  # a read never fails on the type: only writes are refused (--strict-resource-types)
+            return None
         ctx, rtype = self._ctx(resource_id, api_version)
-        doc = self.emu.repo.get(ctx.rid.key)
-        return None if doc is None else handlers.render(ctx, rtype, doc)
+        return handlers.render(ctx, rtype, doc)
 
     def put_resource(self, resource_id: str, body: dict, api_version: str) -> dict:
         group = _group_of(resource_id)
