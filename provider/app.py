@@ -10,6 +10,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from provider.arm.errors import ArmError
+from provider.arm.paths import tolerant_paths
 from provider.config import Config
 from provider.state import Emulator
 
@@ -42,6 +43,7 @@ def create_app(config: Config | None = None, emulator: Emulator | None = None) -
     app.config["EMULATOR"] = emu
     app.config["MAX_CONTENT_LENGTH"] = emu.config.max_body_bytes
     app.url_map.strict_slashes = False
+    app.wsgi_app = tolerant_paths(app.wsgi_app)  # type: ignore[method-assign]
 
     for blueprint in (internal.bp, auth.bp, frontdoor.bp, routes.bp, *emu.extensions.get("blueprints", [])):
         app.register_blueprint(blueprint)

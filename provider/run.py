@@ -1,4 +1,9 @@
-"""Start-up: open the store, build the app, bind every listener, print one line per endpoint."""
+"""Start-up: open the store, build the app, bind every listener, print one line per endpoint.
+
+Each endpoint line is printed (and flushed) as soon as its listener is bound, and serving starts
+only after the last line, so a script that waits for `/_emulator/health` finds every URL already
+in the log. A listener that cannot bind ends the process with status 1 and one line naming it.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,17 @@ from provider.config import Config
 
 log = logging.getLogger("adr_emulator")
 
+EXIT_LISTEN_FAILED = 1
+EXIT_KEYSTORE_FAILED = 2
+
+
+def _announce(name: str, value: str) -> None:
+    print(f"{name:26} {value}", flush=True)
+
 
 def serve(config: Config) -> int:
     from provider.app import create_app
-    from provider.server import Servers
+    from provider.server import ListenError, Servers
     from provider.state import Emulator
 
     if config.host not in ("127.0.0.1", "localhost", "::1") and not config.host.startswith("127."):
@@ -25,15 +37,28 @@ def serve(config: Config) -> int:
             emu.keystore.list_keys()
         except KeyStoreError as exc:
             print(f"adr-emulator: cannot open the {config.keystore} key store: {exc}", file=sys.stderr)
-            return 2
+            return EXIT_KEYSTORE_FAILED
     app = create_app(emulator=emu)
     servers = Servers()
     try:
-        http_port = servers.add_wsgi(app, config.host, config.port)
-    except OSError as exc:
-        print(f"adr-emulator: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
-        return 2
+        _bind_all(emu, app, servers, _announce)
+    except ListenError as exc:
+        servers.stop()  # cheroot's prepared servers hold worker threads that would keep the process alive
+        print(f"adr-emulator: {exc}", file=sys.stderr, flush=True)
+        emu.store.close()
+        return EXIT_LISTEN_FAILED
+    servers.start()
+    servers.wait()
+    emu.store.close()
+    return 0
+
+
+def _bind_all(emu, app, servers, announce) -> None:
+    """Bind HTTP, HTTPS and the data-plane listeners in turn, announcing each endpoint once bound."""
+    config = emu.config
+    http_port = servers.add_wsgi(app, config.host, config.port, "--port")
     emu.listeners["arm-http"] = f"http://{config.public_host}:{http_port}"
+    announce("ARM (HTTP)", emu.listeners["arm-http"])
 
     tls = None
     if config.https_port >= 0:
@@ -51,30 +76,15 @@ def serve(config: Config) -> int:
         for source in emu.extensions.get("trust_sources", []):
             tls.add_trust_source(source)
         emu.extensions["server_tls"] = tls
-        try:
-            https_port = servers.add_wsgi(app, config.host, config.https_port, tls=tls)
-        except OSError as exc:
-            print(f"adr-emulator: cannot listen on {config.host}:{config.https_port}: {exc}", file=sys.stderr)
-            return 2
-        emu.listeners["arm-https"] = f"https://{config.public_host}:{https_port}"
+        https_port = servers.add_wsgi(app, config.host, config.https_port, "--https-port", tls=tls)
+        emu.listeners["arm-https"] = https = f"https://{config.public_host}:{https_port}"
+        for name in ("ARM (HTTPS)", "DPS device + service API", "IoT Hub service API"):
+            announce(name, https)
 
     for start_listener in emu.extensions.get("listeners", []):
         start_listener(emu, servers, tls)
-
-    servers.start()
-    lines = [
-        ("ARM (HTTP)", emu.listeners["arm-http"]),
-        ("ARM (HTTPS)", emu.listeners.get("arm-https")),
-        ("DPS device + service API", emu.listeners.get("arm-https")),
-        ("IoT Hub service API", emu.listeners.get("arm-https")),
-        ("MQTT (DPS + IoT Hub)", emu.listeners.get("mqtt")),
-        ("MQTT over WebSockets", emu.listeners.get("mqtt-ws")),
-        ("Health", emu.listeners["arm-http"] + "/_emulator/health"),
-    ]
-    for name, url in lines:
-        if url:
-            print(f"{name:26} {url}", flush=True)
-    print(f"{'Data':26} {'in memory' if config.in_memory else config.database_path}", flush=True)
-    servers.wait()
-    emu.store.close()
-    return 0
+    for name, key in (("MQTT (DPS + IoT Hub)", "mqtt"), ("MQTT over WebSockets", "mqtt-ws")):
+        if key in emu.listeners:
+            announce(name, emu.listeners[key])
+    announce("Health", emu.listeners["arm-http"] + "/_emulator/health")
+    announce("Data", "in memory" if config.in_memory else str(config.database_path))

@@ -8,6 +8,7 @@ we hand that chain to the WSGI environ as `SSL_CLIENT_CERT_CHAIN_DER` for X.509 
 from __future__ import annotations
 
 import logging
+import re
 import signal
 import socket
 import sys
@@ -15,6 +16,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from cheroot import server as cheroot_server
 from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
@@ -45,6 +47,58 @@ class ClientCertSSLAdapter(BuiltinSSLAdapter):
         return environ
 
 
+_LEADING_SLASHES = re.compile(rb"^([A-Za-z]+ )//+")
+
+
+class _CollapsingLines:
+    """A read-file proxy whose request lines have their leading `//` collapsed to `/`."""
+
+    def __init__(self, rfile: Any) -> None:
+        self._rfile = rfile
+
+    def readline(self, *args: Any) -> bytes:
+        return _LEADING_SLASHES.sub(rb"\1/", self._rfile.readline(*args), count=1)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._rfile, name)
+
+
+class LenientRequest(cheroot_server.HTTPRequest):
+    """cheroot reads `GET //metadata/endpoints` as an absolute URI (authority `metadata`) and
+    refuses it before the app runs. ARM collapses empty segments, and az CLI sends such paths
+    when the cloud's endpoint ends in `/`, so the request line is collapsed as it is read."""
+
+    def read_request_line(self) -> bool:
+        rfile = self.rfile
+        self.rfile = _CollapsingLines(rfile)
+        try:
+            return super().read_request_line()
+        finally:
+            self.rfile = rfile
+
+
+class LenientConnection(cheroot_server.HTTPConnection):
+    RequestHandlerClass = LenientRequest
+
+
+class ListenError(Exception):
+    """A listener could not bind: start-up ends with one line naming the address and the flag."""
+
+    def __init__(self, flag: str, host: str, port: int, cause: OSError) -> None:
+        super().__init__(f"cannot listen on {host}:{port} ({flag}): {cause.strerror or cause}")
+        self.flag = flag
+
+
+def _bind_cause(host: str, port: int, fallback: OSError) -> OSError:
+    """cheroot folds every address it tried into one message without an errno; bind once more to get it."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return exc
+    return fallback
+
+
 def free_port(host: str) -> int:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
         s.bind((host, 0))
@@ -59,13 +113,17 @@ class Servers:
         self._threads: list[threading.Thread] = []
         self._stoppers: list[Callable[[], None]] = []
 
-    def add_wsgi(self, app, host: str, port: int, tls: ServerTls | None = None, threads: int = 16) -> int:
+    def add_wsgi(self, app, host: str, port: int, flag: str, tls: ServerTls | None = None, threads: int = 16) -> int:
         """Bind now (so port 0 resolves and errors surface at start-up), serve in a thread."""
         server = wsgi.Server((host, port), app, numthreads=threads, server_name="adr-emulator",
                              shutdown_timeout=1, timeout=30)
+        server.ConnectionClass = LenientConnection
         if tls is not None:
             server.ssl_adapter = ClientCertSSLAdapter(tls)
-        server.prepare()
+        try:
+            server.prepare()
+        except OSError as exc:
+            raise ListenError(flag, host, port, _bind_cause(host, port, exc)) from None
         bound = server.bind_addr[1]
         thread = threading.Thread(target=server.serve, name=f"wsgi-{bound}", daemon=True)
         self._servers.append(server)

@@ -50,4 +50,5 @@ def test_port_in_use_is_a_clear_error():
         s.listen()
         port = s.getsockname()[1]
         result = _run("serve", "--in-memory", "--port", str(port), "--https-port", "-1", "--mqtt-port", "-1")
-    assert result.returncode == 2 and "cannot listen" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"cannot listen on 127.0.0.1:{port} (--port)" in result.stderr

@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from provider.arm import groups
+from provider.arm import api_versions, groups
 from provider.arm.context import RequestContext
 from provider.arm.errors import ArmError, group_not_found, not_found, parent_not_found
 from provider.arm.ids import ResourceId, parse_resource_id, parse_scope, try_parse_resource_id
@@ -40,15 +40,8 @@ def new_etag() -> str:
 
 
 def check_api_version(ctx: RequestContext, rtype: ResourceType) -> None:
-    if ctx.emu.config.skip_api_version_check or not rtype.api_versions:
-        return
-    if ctx.api_version.lower() not in (v.lower() for v in rtype.api_versions):
-        raise ArmError(
-            400, "InvalidApiVersionParameter",
-            f"The api-version '{ctx.api_version}' is invalid. The supported versions are "
-            f"'{','.join(rtype.api_versions)}'. Start the emulator with --skip-api-version-check "
-            "(ADR_EMULATOR_SKIP_API_VERSION_CHECK=1) to accept any version.",
-        )
+    api_versions.check_api_version(ctx.api_version, rtype.api_versions, ctx.emu.config.skip_api_version_check,
+                                   f"'{rtype.full_type}'")
 
 
 def check_conditions(existing: dict[str, Any] | None, if_match: str | None, if_none_match: str | None,
@@ -386,10 +379,8 @@ def post_action(ctx: RequestContext, rtype: ResourceType, action_path: str, body
         raise ArmError(404, "NotFound", f"The action '{action_path}' is not supported on '{rtype.full_type}'.")
     name, action = found
     ctx.extra["action_path"] = action_path
-    if action.api_versions and ctx.api_version not in action.api_versions and not ctx.emu.config.skip_api_version_check:
-        raise ArmError(400, "InvalidApiVersionParameter",
-                       f"The action '{name}' is not available in api-version '{ctx.api_version}'. The supported "
-                       f"versions are '{','.join(action.api_versions)}'.")
+    api_versions.check_api_version(ctx.api_version, action.api_versions, ctx.emu.config.skip_api_version_check,
+                                   f"the action '{name}'")
     emu = ctx.emu
     with emu.store.transaction():
         check_scope(ctx, rid)

@@ -13,6 +13,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request
 
 from provider.arm import frontdoor, groups, handlers, paging
+from provider.arm.api_versions import check_api_version
 from provider.arm.context import RequestContext
 from provider.arm.errors import ArmError, group_not_found
 from provider.arm.ids import ResourceId, parse_scope
@@ -192,12 +193,9 @@ def _group_paths(ctx: RequestContext, subscription: str, parts: list[str]) -> Re
     emu = ctx.emu
     method = request.method
     lowered_parts = [p.lower() for p in parts]
-    if "providers" not in lowered_parts and not emu.config.skip_api_version_check and \
-            ctx.api_version not in groups.RESOURCES_API_VERSIONS:
-        raise ArmError(400, "InvalidApiVersionParameter",
-                       f"The api-version '{ctx.api_version}' is invalid. The supported versions are "
-                       f"'{','.join(groups.RESOURCES_API_VERSIONS)}'. Start the emulator with "
-                       "--skip-api-version-check to accept any version.")
+    if "providers" not in lowered_parts:
+        check_api_version(ctx.api_version, groups.RESOURCES_API_VERSIONS, emu.config.skip_api_version_check,
+                          "resource groups")
     if len(parts) == 2:
         if method != "GET":
             raise method_not_allowed("GET")

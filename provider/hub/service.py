@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import uuid
 from typing import Any
 
@@ -29,6 +28,7 @@ from provider.hub import auth as hub_auth
 from provider.hub import registry
 from provider.hub.registry import HubError
 from provider.hub.telemetry import telemetry_of
+from provider.server import ListenError
 
 log = logging.getLogger("adr_emulator")
 
@@ -321,6 +321,13 @@ def _on_hub_certificates_changed(emu: Any, hub_doc: dict[str, Any]) -> None:
     emu.store.after_commit(recheck)
 
 
+def _bind_mqtt(server: Any, host: str, port: int, flag: str, websocket: bool) -> int:
+    try:
+        return server.bind(host, port, websocket=websocket)
+    except OSError as exc:
+        raise ListenError(flag, host, port, exc) from None
+
+
 def _start_mqtt(emu: Any, servers: Any, tls: Any) -> None:
     """`run.py` listener hook: bind the MQTT (and WebSocket) ports now, serve once servers start."""
     config = emu.config
@@ -332,17 +339,12 @@ def _start_mqtt(emu: Any, servers: Any, tls: Any) -> None:
     from provider.mqtt.server import MqttServer
 
     server = MqttServer(emu, tls)
-    try:
-        if config.mqtt_port >= 0:
-            port = server.bind(config.host, config.mqtt_port)
-            emu.listeners["mqtt"] = f"mqtts://{config.public_host}:{port}"
-        if config.mqtt_ws_port >= 0:
-            ws_port = server.bind(config.host, config.mqtt_ws_port, websocket=True)
-            emu.listeners["mqtt-ws"] = f"wss://{config.public_host}:{ws_port}/$iothub/websocket"
-    except OSError as exc:
-        print(f"adr-emulator: cannot listen for MQTT on {config.host}: {exc}", file=sys.stderr)
-        servers.stop()  # the HTTP(S) servers are already prepared and hold worker threads
-        raise SystemExit(2) from None
+    if config.mqtt_port >= 0:
+        port = _bind_mqtt(server, config.host, config.mqtt_port, "--mqtt-port", websocket=False)
+        emu.listeners["mqtt"] = f"mqtts://{config.public_host}:{port}"
+    if config.mqtt_ws_port >= 0:
+        ws_port = _bind_mqtt(server, config.host, config.mqtt_ws_port, "--mqtt-ws-port", websocket=True)
+        emu.listeners["mqtt-ws"] = f"wss://{config.public_host}:{ws_port}/$iothub/websocket"
     emu.extensions["mqtt_server"] = server
     servers.add_service(server.serve_forever, server.stop, "mqtt")
 

@@ -336,6 +336,23 @@ def find_hub_by_host(emu: Any, host: str) -> dict[str, Any] | None:
     return None
 
 
+AZURE_HUB_SUFFIXES = (".azure-devices.net", ".azure-devices.cn", ".azure-devices.us", ".azure-devices.de")
+
+
+def find_hub_for_connection_host(emu: Any, host: str) -> dict[str, Any] | None:
+    """The hub a connection string's `HostName` names, read as Azure reads it: with or without a
+    scheme (`https://`) and a trailing `/`, with an Azure cloud's domain (`{hub}.azure-devices.net`)
+    or the emulator's (`{hub}.azure-devices.{suffix}`)."""
+    host = host.strip()
+    if "://" in host:
+        host = host.split("://", 1)[1]
+    host = keys.strip_port(host.split("/", 1)[0])
+    for suffix in AZURE_HUB_SUFFIXES:
+        if host.endswith(suffix):
+            return find_hub_by_name(emu, host[: -len(suffix)])
+    return find_hub_by_host(emu, host)
+
+
 def hub_policy_keys(emu: Any, hub_doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """`{keyName: {primaryKey, secondaryKey, rights}}` of a hub's shared-access policies."""
     return keys.policy_map((hub_doc.get("properties") or {}).get("authorizationPolicies"))

@@ -43,7 +43,7 @@ from provider.arm.resource_type import Action, NameRule, register
 from provider.arm.schemas import BaseSchema, ManagedIdentity, TrackedBody
 from provider.resources import keys
 from provider.resources.identities import apply_identity, has_system_identity, is_attached
-from provider.resources.iothubs import NAMESPACE_TYPE, find_hub_by_host
+from provider.resources.iothubs import NAMESPACE_TYPE, find_hub_by_host, find_hub_for_connection_host
 
 DPS_TYPE = "Microsoft.Devices/provisioningServices"
 DPS_API_VERSIONS = ("2025-02-01-preview", "2023-03-01-preview", "2022-12-12", "2022-02-05", "2021-10-15",
@@ -187,7 +187,7 @@ def linked_hub_entries(ctx: RequestContext, requested: list[dict[str, Any]],
         host, key_name, key = (parts.get("HostName"), parts.get("SharedAccessKeyName"), parts.get("SharedAccessKey"))
         if not (host and key_name and key):
             raise refuse("The IoT hub connection string needs HostName, SharedAccessKeyName and SharedAccessKey.")
-        hub = find_hub_by_host(ctx.emu, host)
+        hub = find_hub_for_connection_host(ctx.emu, host)
         if hub is None:
             raise refuse(f"No IoT hub with host name '{host}' exists in the emulator.")
         hub_host = ctx.emu.hub_host_name(hub["name"])
