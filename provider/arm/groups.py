@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from provider import api_versions
 from provider.arm.errors import ArmError, group_not_found
 from provider.store import dumps
 
@@ -18,12 +19,7 @@ if TYPE_CHECKING:
     from provider.state import Emulator
 
 GROUP_TYPE = "Microsoft.Resources/resourceGroups"
-RESOURCES_API_VERSIONS = (
-    "2014-04-01", "2015-01-01", "2015-11-01", "2016-02-01", "2016-07-01", "2016-09-01", "2017-05-10",
-    "2018-02-01", "2018-05-01", "2019-03-01", "2019-05-01", "2019-05-10", "2019-07-01", "2019-08-01",
-    "2019-10-01", "2020-06-01", "2020-08-01", "2020-10-01", "2021-01-01", "2021-04-01", "2022-09-01",
-    "2023-07-01", "2024-03-01", "2024-07-01", "2024-11-01", "2025-03-01", "2025-04-01",
-)
+RESOURCES_API_VERSIONS = api_versions.RESOURCE_GROUPS
 _NAME = re.compile(r"^[-\w.()]{1,90}$")
 
 

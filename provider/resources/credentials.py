@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from provider import api_versions
 from provider.arm.context import RequestContext
 from provider.arm.errors import ArmError
 from provider.arm.ids import parse_resource_id
 from provider.arm.resource_type import Action, ResourceType, register
 from provider.arm.schemas import TagsPatch, TrackedBody
 
-CREDENTIAL_API_VERSIONS = ("2025-11-01-preview", "2026-03-01-preview")
+CREDENTIAL_API_VERSIONS = api_versions.DEVICE_REGISTRY_CREDENTIALS
 ROOT_VALIDITY_DAYS = 3650
 
 

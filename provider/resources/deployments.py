@@ -15,15 +15,13 @@ import time
 import uuid
 from typing import Any
 
+from provider import api_versions
 from provider.arm import handlers
 from provider.arm.context import RequestContext
 from provider.arm.errors import ArmError
 from provider.arm.resource_type import Action, NameRule, ResourceType, register
 
-DEPLOYMENT_API_VERSIONS = (
-    "2019-10-01", "2020-06-01", "2020-08-01", "2020-10-01", "2021-01-01", "2021-04-01", "2022-09-01",
-    "2023-07-01", "2024-03-01", "2024-07-01", "2024-11-01", "2025-03-01", "2025-04-01",
-)
+DEPLOYMENT_API_VERSIONS = api_versions.DEPLOYMENTS
 OPERATION_TYPE = "Microsoft.Resources/deployments/operations"
 TERMINAL = ("Succeeded", "Failed", "Canceled")
 

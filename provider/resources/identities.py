@@ -17,14 +17,14 @@ from typing import Any
 
 from marshmallow import fields, validate
 
+from provider import api_versions
 from provider.arm.context import RequestContext
 from provider.arm.errors import ArmError
 from provider.arm.ids import try_parse_resource_id
 from provider.arm.resource_type import LroSpec, NameRule, ResourceType, register
 from provider.arm.schemas import BaseSchema, Tags, TrackedBody
 
-IDENTITY_API_VERSIONS = ("2018-11-30", "2021-09-30-preview", "2022-01-31-preview", "2023-01-31",
-                         "2023-07-31-preview", "2024-11-30", "2025-01-31-preview")
+IDENTITY_API_VERSIONS = api_versions.USER_ASSIGNED_IDENTITIES
 IDENTITY_TYPE = "Microsoft.ManagedIdentity/userAssignedIdentities"
 
 

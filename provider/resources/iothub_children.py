@@ -30,12 +30,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from marshmallow import fields, validate
 
+from provider.api_versions import since
 from provider.arm.context import RequestContext
 from provider.arm.errors import ArmError
 from provider.arm.ids import ResourceId, parse_resource_id
 from provider.arm.resource_type import LroSpec, NameRule, ResourceType, register
 from provider.arm.schemas import BaseSchema
-from provider.resources.iothubs import EVENTS_ENDPOINT, HUB_API_VERSIONS
+from provider.resources.iothubs import DEVICE_REGISTRY_VERSIONS, EVENTS_ENDPOINT, HUB_API_VERSIONS
 
 CONSUMER_GROUP_TYPE = "Microsoft.Devices/IotHubs/eventHubEndpoints/ConsumerGroups"
 CERTIFICATE_TYPE = "Microsoft.Devices/IotHubs/certificates"
@@ -95,7 +96,10 @@ class ConsumerGroups(ResourceType):
             raise ArmError(400, "BadRequest", "The $Default consumer group cannot be deleted.")
 
     def view(self, ctx: RequestContext | None, doc: dict[str, Any], api_version: str) -> dict[str, Any]:
-        doc.get("properties", {}).pop("provisioningState", None)
+        props = doc.get("properties", {})
+        props.pop("provisioningState", None)
+        if api_version and api_version not in DEVICE_REGISTRY_VERSIONS:
+            props.pop("policyResourceId", None)  # the preview link field, shown only where the spec has it
         return doc
 
 
@@ -173,7 +177,7 @@ def certificate_properties(ctx: RequestContext, pem_or_der: str, is_verified: bo
 class Certificates(ResourceType):
     namespace = "Microsoft.Devices"
     type_path = ("IotHubs", "certificates")
-    api_versions = HUB_API_VERSIONS
+    api_versions = since(HUB_API_VERSIONS, "2017-07-01")  # the first version with certificates
     tracked = False
     etag_in_body = True
     lro = LroSpec(put=False, patch=False, delete=False)
@@ -195,7 +199,10 @@ class Certificates(ResourceType):
         raise _no_patch("Certificates")
 
     def view(self, ctx: RequestContext | None, doc: dict[str, Any], api_version: str) -> dict[str, Any]:
-        doc.get("properties", {}).pop("provisioningState", None)
+        props = doc.get("properties", {})
+        props.pop("provisioningState", None)
+        if api_version and api_version not in DEVICE_REGISTRY_VERSIONS:
+            props.pop("policyResourceId", None)  # the preview link field, shown only where the spec has it
         return doc
 
 

@@ -20,12 +20,15 @@ What the emulator returns is shaped like the real service's answers:
   digits.
 - `identity`: SystemAssigned gets a stable generated principal; every user-assigned entry must
   exist and is echoed with its `principalId`/`clientId`.
-- ADR link (2025-08-01-preview only, SKU `GEN2` only): `properties.deviceRegistry` =
+- ADR link (written from 2025-08-01-preview to 2026-08-01-preview, SKU `GEN2`): `properties.deviceRegistry` =
   `{namespaceResourceId, identityResourceId}`. The namespace must exist (404
   `LinkedResourceNotFound`; a malformed id is 400 `LinkedInvalidPropertyId`), and the identity must
   be one of the hub's user-assigned identities (400 `LinkedIdentityNotAssigned`). A linked
   namespace cannot be deleted while the hub exists (`blocking_references`). The SKU tier cannot
-  change between GEN2 and the classic tiers, nor from Standard down to Basic.
+  change between GEN2 and the classic tiers, nor from Standard down to Basic. From 2026-10-01-preview
+  the link is read-only (the namespace links the hub): PUTs keep it, and responses render it as
+  `{namespaceResourceId, namespaceUuid, dataPlaneHostName, identity: {type, userAssignedIdentity},
+  linkingProperties: {state}}`. Versions before 2025-08-01-preview neither write nor show it.
 
 Error codes chosen where the real service's are not documented: `InvalidSku` (bad or
 version-unsupported `sku.name`), `DeviceRegistryRequiresGen2Sku`, `KeyNameNotFound`.
@@ -38,6 +41,7 @@ from typing import Any
 
 from marshmallow import fields, validate
 
+from provider import api_versions
 from provider.arm.context import RequestContext
 from provider.arm.errors import ArmError
 from provider.arm.ids import ResourceId, same_id, try_parse_resource_id
@@ -47,10 +51,12 @@ from provider.resources import keys
 from provider.resources.identities import apply_identity, is_attached
 
 HUB_TYPE = "Microsoft.Devices/IotHubs"
-HUB_API_VERSIONS = ("2025-08-01-preview", "2023-06-30", "2023-06-30-preview", "2022-11-15-preview",
-                    "2022-04-30-preview", "2021-07-02", "2021-07-02-preview", "2021-03-31", "2020-03-01",
-                    "2019-11-04", "2018-04-01")
-DEVICE_REGISTRY_VERSIONS = ("2025-08-01-preview",)
+HUB_API_VERSIONS = api_versions.IOT_HUBS
+# `properties.deviceRegistry` = {namespaceResourceId, identityResourceId}, written in the hub PUT
+DEVICE_REGISTRY_VERSIONS = api_versions.since(HUB_API_VERSIONS, "2025-08-01-preview", "2026-08-01-preview")
+# `properties.deviceRegistry` read-only (the namespace links the hub), with uuid, host, identity and link state
+READ_ONLY_LINK_VERSIONS = api_versions.since(HUB_API_VERSIONS, "2026-10-01-preview")
+GEN2_VERSIONS = (*DEVICE_REGISTRY_VERSIONS, *READ_ONLY_LINK_VERSIONS)
 SKU_TIERS = {"F1": "Free", "S1": "Standard", "S2": "Standard", "S3": "Standard", "B1": "Basic", "B2": "Basic",
              "B3": "Basic", "GEN2": "Generation2"}
 HUB_RIGHTS = ("RegistryRead", "RegistryWrite", "ServiceConnect", "DeviceConnect")
@@ -193,7 +199,11 @@ class IotHubs(keys.KeyedService):
         props["authorizationPolicies"] = keys.merge_policies(
             props.get("authorizationPolicies"), previous.get("authorizationPolicies"), DEFAULT_POLICIES, HUB_RIGHTS)
         link = props.pop("deviceRegistry", None)
-        if link and (link.get("namespaceResourceId") or link.get("identityResourceId")):
+        if ctx.api_version not in DEVICE_REGISTRY_VERSIONS:
+            link = previous.get("deviceRegistry")  # a version that cannot write the link keeps it
+            if link:
+                props["deviceRegistry"] = link
+        elif link and (link.get("namespaceResourceId") or link.get("identityResourceId")):
             props["deviceRegistry"] = check_device_registry_link(ctx, doc, sku, link)
         props["state"] = "Active"
         props["hostName"] = ctx.emu.hub_host_name(doc["name"])
@@ -229,8 +239,11 @@ class IotHubs(keys.KeyedService):
     def view(self, ctx: RequestContext | None, doc: dict[str, Any], api_version: str) -> dict[str, Any]:
         props = doc.get("properties") or {}
         props.pop("authorizationPolicies", None)
-        if api_version and api_version not in DEVICE_REGISTRY_VERSIONS:
-            props.pop("deviceRegistry", None)
+        link = props.pop("deviceRegistry", None)
+        if link and (not api_version or api_version in DEVICE_REGISTRY_VERSIONS):
+            props["deviceRegistry"] = link
+        elif link and api_version in READ_ONLY_LINK_VERSIONS:
+            props["deviceRegistry"] = read_only_link_view(ctx, link)
         for name in ("routing", "storageEndpoints"):
             if name in props:
                 props[name] = _mask_secrets(props[name])
@@ -247,7 +260,7 @@ def check_unique_name(ctx: RequestContext, doc: dict[str, Any]) -> None:
 
 
 def check_sku(ctx: RequestContext, sku: dict[str, Any], existing: dict[str, Any] | None) -> dict[str, Any]:
-    allowed = [n for n in SKU_TIERS if n != "GEN2" or ctx.api_version in DEVICE_REGISTRY_VERSIONS]
+    allowed = [n for n in SKU_TIERS if n != "GEN2" or ctx.api_version in GEN2_VERSIONS]
     name = next((n for n in allowed if n.lower() == str(sku.get("name", "")).lower()), None)
     if name is None:
         raise ArmError(400, "InvalidSku",
@@ -293,6 +306,28 @@ def check_device_registry_link(ctx: RequestContext, hub: dict[str, Any], sku: di
                        f"The identity '{identity_id}' must be one of the hub's user-assigned identities "
                        "(identity.userAssignedIdentities).", target=f"{target}.identityResourceId")
     return {"namespaceResourceId": namespace_id, "identityResourceId": identity_id}
+
+
+def read_only_link_view(ctx: RequestContext | None, link: dict[str, Any]) -> dict[str, Any]:
+    """The link as 2026-10-01-preview and newer render it: the namespace's uuid and data-plane host, the
+    identity as `{type, userAssignedIdentity}`, and `linkingProperties.state` (`Orphaned` once the
+    namespace is gone, which its delete guard normally prevents)."""
+    out: dict[str, Any] = {"namespaceResourceId": link["namespaceResourceId"]}
+    namespace = ctx.repo.get(link["namespaceResourceId"].lower()) if ctx is not None else None
+    if namespace is not None:
+        out["namespaceUuid"] = namespace["properties"]["uuid"]
+        out["dataPlaneHostName"] = namespace_data_plane_host(ctx.emu, namespace)
+    identity_id = link.get("identityResourceId")
+    out["identity"] = ({"type": "UserAssigned", "userAssignedIdentity": identity_id} if identity_id
+                       else {"type": "SystemAssigned"})
+    out["linkingProperties"] = {"state": "Success" if namespace is not None else "Orphaned"}
+    return out
+
+
+def namespace_data_plane_host(emu: Any, namespace: dict[str, Any]) -> str:
+    """The host name the newest hub and DPS versions give for a linked namespace's data plane
+    (`{uuid}.deviceregistry.{suffix}`; the emulator serves no ADR data plane there, docs/divergences.md)."""
+    return f"{namespace['properties']['uuid']}.deviceregistry.{emu.config.hostname_suffix}"
 
 
 def event_hub_endpoints(ctx: RequestContext, hub: dict[str, Any], requested: dict[str, Any],

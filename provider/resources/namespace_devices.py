@@ -13,6 +13,7 @@ from typing import Any
 
 from marshmallow import fields
 
+from provider import api_versions
 from provider.arm.context import RequestContext
 from provider.arm.errors import ArmError
 from provider.arm.ids import parse_resource_id, same_id, try_parse_resource_id
@@ -20,7 +21,7 @@ from provider.arm.resource_type import Action, NameRule, ResourceType, register
 from provider.arm.schemas import BaseSchema, Tags, TrackedBody
 from provider.resources.credentials import namespace_id_of
 
-DEVICE_API_VERSIONS = ("2025-07-01-preview", "2025-10-01", "2025-11-01-preview", "2026-03-01-preview", "2026-04-01")
+DEVICE_API_VERSIONS = api_versions.DEVICE_REGISTRY_DEVICES
 POLICY_TYPE = "microsoft.deviceregistry/namespaces/credentials/policies"
 DEVICE_TYPE = "Microsoft.DeviceRegistry/namespaces/devices"
 

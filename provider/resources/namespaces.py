@@ -7,12 +7,12 @@ from typing import Any
 
 from marshmallow import fields
 
+from provider import api_versions
 from provider.arm.context import RequestContext
 from provider.arm.resource_type import NameRule, ResourceType, register
 from provider.arm.schemas import BaseSchema, SystemAssignedIdentity, Tags, TrackedBody
 
-NAMESPACE_API_VERSIONS = ("2025-07-01-preview", "2025-10-01", "2025-11-01-preview", "2026-03-01-preview",
-                          "2026-04-01")
+NAMESPACE_API_VERSIONS = api_versions.DEVICE_REGISTRY_NAMESPACES
 
 
 class MessagingEndpoint(BaseSchema):

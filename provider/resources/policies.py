@@ -12,13 +12,14 @@ from typing import Any
 
 from marshmallow import fields, validate
 
+from provider import api_versions
 from provider.arm.context import RequestContext
 from provider.arm.errors import ArmError
 from provider.arm.resource_type import Action, NameRule, ResourceType, register
 from provider.arm.schemas import BaseSchema, Tags
 from provider.resources.credentials import namespace_id_of
 
-POLICY_API_VERSIONS = ("2025-11-01-preview", "2026-03-01-preview")
+POLICY_API_VERSIONS = api_versions.DEVICE_REGISTRY_CREDENTIALS
 PROXY_FROM = "2026-03-01-preview"
 LEAF_DAYS = {"2025-11-01-preview": (1, 90), "2026-03-01-preview": (7, 90)}
 ISSUING_CA_VALIDITY_DAYS = 1825

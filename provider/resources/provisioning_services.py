@@ -20,13 +20,15 @@ the key masked as `SharedAccessKey=****`, as the real service does; a PUT that s
 masked string back (GET-modify-PUT, `az iot dps linked-hub create`) keeps the stored key of the
 same hub and key name.
 
-ADR link (2025-02-01-preview only): `properties.deviceRegistryNamespace` =
+ADR link (written from 2025-02-01-preview to 2026-06-01-preview): `properties.deviceRegistryNamespace` =
 `{resourceId, authenticationType: UserAssigned|SystemAssigned, selectedUserAssignedIdentityResourceId}`.
 The namespace must exist (404 `LinkedResourceNotFound`, malformed id 400 `LinkedInvalidPropertyId`)
 and be in the DPS instance's region (400 `LocationMismatch`, adr-howto §4.5); `UserAssigned`
 needs the selected identity attached to the DPS (400 `LinkedIdentityNotAssigned`), `SystemAssigned`
-needs a system-assigned identity on the DPS. PUTs at older api-versions keep an existing link
-(they cannot express it) and their responses do not show it.
+needs a system-assigned identity on the DPS. PUTs at other api-versions keep an existing link
+(they cannot write it). Older versions do not show it; 2026-11-01 shows it read-only as
+`properties.deviceRegistryNamespaces` (one entry, with `namespaceUuid`, `dataAddress`, `location`
+and `linkingState`), because from that version on the namespace links the DPS.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from typing import Any
 
 from marshmallow import fields, validate
 
+from provider import api_versions
 from provider.arm.context import RequestContext
 from provider.arm.errors import ArmError
 from provider.arm.handlers import normalize_location
@@ -43,12 +46,19 @@ from provider.arm.resource_type import Action, NameRule, register
 from provider.arm.schemas import BaseSchema, ManagedIdentity, TrackedBody
 from provider.resources import keys
 from provider.resources.identities import apply_identity, has_system_identity, is_attached
-from provider.resources.iothubs import NAMESPACE_TYPE, find_hub_by_host, find_hub_for_connection_host
+from provider.resources.iothubs import (
+    NAMESPACE_TYPE,
+    find_hub_by_host,
+    find_hub_for_connection_host,
+    namespace_data_plane_host,
+)
 
 DPS_TYPE = "Microsoft.Devices/provisioningServices"
-DPS_API_VERSIONS = ("2025-02-01-preview", "2023-03-01-preview", "2022-12-12", "2022-02-05", "2021-10-15",
-                    "2020-09-01-preview", "2020-03-01", "2020-01-01", "2018-01-22", "2017-11-15")
-NAMESPACE_LINK_VERSIONS = ("2025-02-01-preview",)
+DPS_API_VERSIONS = api_versions.PROVISIONING_SERVICES
+# `properties.deviceRegistryNamespace` = {resourceId, authenticationType, selected...}, written in the DPS PUT
+NAMESPACE_LINK_VERSIONS = api_versions.since(DPS_API_VERSIONS, "2025-02-01-preview", "2026-06-01-preview")
+# `properties.deviceRegistryNamespaces`: a read-only list (the namespace links the DPS) with uuid, address, state
+READ_ONLY_LINK_VERSIONS = api_versions.since(DPS_API_VERSIONS, "2026-11-01")
 DPS_RIGHTS = ("ServiceConfig", "EnrollmentRead", "EnrollmentWrite", "DeviceConnect", "RegistrationStatusRead",
               "RegistrationStatusWrite")
 DEFAULT_POLICIES = (("provisioningserviceowner", "ServiceConfig, DeviceConnect, EnrollmentWrite"),)
@@ -143,8 +153,11 @@ class ProvisioningServices(keys.KeyedService):
         props.pop("authorizationPolicies", None)
         for entry in props.get("iotHubs") or []:
             entry["connectionString"] = keys.mask_connection_string(entry.get("connectionString", ""))
-        if api_version and api_version not in NAMESPACE_LINK_VERSIONS:
-            props.pop("deviceRegistryNamespace", None)
+        link = props.pop("deviceRegistryNamespace", None)
+        if link and (not api_version or api_version in NAMESPACE_LINK_VERSIONS):
+            props["deviceRegistryNamespace"] = link
+        elif api_version in READ_ONLY_LINK_VERSIONS:
+            props["deviceRegistryNamespaces"] = [read_only_link_view(ctx, link)] if link else []
         rid_parts = doc["id"].split("/")
         doc["subscriptionid"] = rid_parts[2]
         doc["resourcegroup"] = rid_parts[4]
@@ -263,6 +276,21 @@ def check_namespace_link(ctx: RequestContext, dps: dict[str, Any], link: dict[st
         raise ArmError(400, "LinkedIdentityNotAssigned",
                        "authenticationType 'SystemAssigned' needs a system-assigned identity on the provisioning "
                        "service (identity.type SystemAssigned).", target=f"{target}.authenticationType")
+    return out
+
+
+def read_only_link_view(ctx: RequestContext | None, link: dict[str, Any]) -> dict[str, Any]:
+    """The link as 2026-11-01 renders it: the stored fields plus the namespace's uuid, data address,
+    location and `linkingState` (`Orphaned` once the namespace is gone)."""
+    out = dict(link)
+    namespace = ctx.repo.get(link["resourceId"].lower()) if ctx is not None else None
+    if namespace is None:
+        out["linkingState"] = "Orphaned"
+        return out
+    out["namespaceUuid"] = namespace["properties"]["uuid"]
+    out["dataAddress"] = namespace_data_plane_host(ctx.emu, namespace)
+    out["location"] = namespace.get("location", "")
+    out["linkingState"] = "Succeeded"
     return out
 
 

@@ -21,13 +21,13 @@ from typing import Any
 
 from marshmallow import fields, validate
 
+from provider import api_versions
 from provider.arm.context import RequestContext
 from provider.arm.errors import ArmError
 from provider.arm.resource_type import LroSpec, NameRule, ResourceType, register
 from provider.arm.schemas import BaseSchema
 
-ROLE_ASSIGNMENT_API_VERSIONS = ("2015-07-01", "2017-10-01-preview", "2018-01-01-preview", "2018-09-01-preview",
-                                "2020-03-01-preview", "2020-04-01-preview", "2020-10-01-preview", "2022-04-01")
+ROLE_ASSIGNMENT_API_VERSIONS = api_versions.ROLE_ASSIGNMENTS
 ROLE_ASSIGNMENT_TYPE = "Microsoft.Authorization/roleAssignments"
 _GUID = r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
 _ROLE_DEFINITION_ID = re.compile(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from provider import api_versions
 from provider.arm.context import RequestContext
 from provider.arm.resource_type import LroSpec, ResourceType, register
 
@@ -28,7 +29,7 @@ BUILTIN_ROLES = (
      "Allows for full access to Azure Device Registry resources."),
     ("User Access Administrator", "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9", "Lets you manage user access."),
 )
-ROLE_DEFINITION_API_VERSIONS = ("2015-07-01", "2018-01-01-preview", "2022-04-01", "2022-05-01-preview")
+ROLE_DEFINITION_API_VERSIONS = api_versions.ROLE_DEFINITIONS
 _ROLE_NAME_FILTER = re.compile(r"roleName\s+eq\s+'([^']*)'", re.IGNORECASE)
 
 

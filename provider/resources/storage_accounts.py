@@ -13,13 +13,12 @@ from typing import Any
 
 from marshmallow import fields, validate
 
+from provider import api_versions
 from provider.arm.context import RequestContext
 from provider.arm.resource_type import Action, NameRule, ResourceType, register
 from provider.arm.schemas import TagsPatch, TrackedBody
 
-STORAGE_API_VERSIONS = ("2019-04-01", "2019-06-01", "2021-01-01", "2021-02-01", "2021-04-01", "2021-06-01",
-                        "2021-08-01", "2021-09-01", "2022-05-01", "2022-09-01", "2023-01-01", "2023-04-01",
-                        "2023-05-01", "2024-01-01", "2025-01-01")
+STORAGE_API_VERSIONS = api_versions.STORAGE_ACCOUNTS
 
 
 class Sku(TrackedBody.__base__):  # type: ignore[misc]
