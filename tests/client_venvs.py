@@ -19,8 +19,9 @@ def _uv() -> str | None:
     return str(local) if local.exists() else shutil.which("uv")
 
 
-def ensure_venv(name: str, requirement: str, probe: list[str], timeout: int = 1500) -> Path:
-    """The venv `.cache/{name}` with `requirement` installed; `probe` (args to its python) must succeed."""
+def ensure_venv(name: str, requirement: str | list[str], probe: list[str], timeout: int = 1500) -> Path:
+    """The venv `.cache/{name}` with `requirement`(s) installed; `probe` (args to its python) must succeed."""
+    requirements = [requirement] if isinstance(requirement, str) else list(requirement)
     venv = CACHE / name
     python = venv / "bin" / "python"
 
@@ -35,10 +36,10 @@ def ensure_venv(name: str, requirement: str, probe: list[str], timeout: int = 15
     env = {**os.environ, "VIRTUAL_ENV": str(venv)}
     if uv:
         steps = [[uv, "venv", "-q", "--clear", "-p", sys.executable, str(venv)],
-                 [uv, "pip", "install", "-q", requirement]]
+                 [uv, "pip", "install", "-q", *requirements]]
     else:
         steps = [[sys.executable, "-m", "venv", "--clear", str(venv)],
-                 [str(python), "-m", "pip", "install", "-q", requirement]]
+                 [str(python), "-m", "pip", "install", "-q", *requirements]]
     for step in steps:
         done = subprocess.run(step, capture_output=True, text=True, timeout=timeout, env=env)
         if done.returncode != 0:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from provider.config import DEFAULT_TENANT
 from tests.client_venvs import ensure_venv
 from tests.emulator_process import ROOT, EmulatorProcess
 
@@ -121,3 +122,23 @@ az role assignment list --scope "$NS" -o json > ras.json
     listed = json.loads((data / "ras.json").read_text())
     assert [(a["name"], a["roleDefinitionName"]) for a in listed] == [
         (created["name"], "Azure Device Registry Contributor")]
+
+
+def test_az_cloud_with_a_trailing_slash_logs_in(az_session, tmp_path):
+    """`--endpoint-resource-manager https://host:port/` (as Azure's own clouds write it) makes az call
+    `//metadata/endpoints` and `//subscriptions`; login and ARM calls must still work."""
+    az, _, data, emu = az_session
+    lines = "\n".join([
+        f"export AZURE_CONFIG_DIR={tmp_path / 'az-slash'}",
+        "export AZURE_CORE_COLLECT_TELEMETRY=false AZURE_CORE_INSTANCE_DISCOVERY=false",
+        f"export REQUESTS_CA_BUNDLE={data / 'tls' / 'ca.pem'}",
+        f"az cloud register -n SlashCloud --endpoint-resource-manager {emu.https}/",
+        "az cloud set -n SlashCloud",
+        f"az login --service-principal -u adr-emulator -p adr-emulator --tenant {DEFAULT_TENANT} -o none",
+    ])
+    result = run_az_script(az, lines, "az group create -n slash-rg -l eastus -o none\n"
+                                      "az group show -n slash-rg -o json", tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)["name"] == "slash-rg"
+    endpoints = run_az_script(az, lines.split("\n")[0] + "\naz cloud show -n SlashCloud -o json", "", tmp_path)
+    assert json.loads(endpoints.stdout)["endpoints"]["resourceManager"] == f"{emu.https}/"
