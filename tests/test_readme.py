@@ -41,3 +41,18 @@ def test_first_walk_through_with_curl(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.count("-----BEGIN CERTIFICATE-----") >= 2  # root + issuing CA in PEM
     assert '"provisioningState": "Succeeded"' in result.stdout and '"error"' not in result.stdout
+
+
+def test_several_emulators_side_by_side(tmp_path):
+    """The README's side-by-side block, run twice in one shell: two emulators on free ports."""
+    block = readme_block("### Several emulators side by side").replace(
+        ".venv/bin/adr-emulator", f"{sys.executable} -m provider")
+    second = block.replace("emu-a", "emu-b").replace("a.log", "b.log").replace("ARM=", "ARM2=")
+    script = (block.replace("/tmp/emu-a", str(tmp_path / "emu-a"))
+              + second.replace("/tmp/emu-b", str(tmp_path / "emu-b"))
+              + 'curl -sf "$ARM/_emulator/health" && curl -sf "$ARM2/_emulator/health"\n'
+              + 'test "$ARM" != "$ARM2"\nkill %1 %2\n')
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert result.stdout.count('"status": "healthy"') == 2
