@@ -10,6 +10,7 @@ import json
 from flask import Blueprint, Response, current_app
 
 from provider import __version__
+from provider.common import utc_z
 
 bp = Blueprint("internal", __name__, url_prefix="/_emulator")
 
@@ -28,7 +29,7 @@ def health() -> Response:
         "lro": emu.config.lro,
         "keystore": emu.config.keystore,
         "endpoints": emu.listeners,
-        "startedAt": emu.started_at.isoformat().replace("+00:00", "Z"),
+        "startedAt": utc_z(emu.started_at),
     })
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from provider.arm.ids import ResourceId
+from provider.common import utc_z
 
 if TYPE_CHECKING:
     from provider.state import Emulator
@@ -38,7 +39,7 @@ class RequestContext:
 
     def timestamp(self) -> str:
         assert self.now is not None
-        return self.now.isoformat().replace("+00:00", "Z")
+        return utc_z(self.now)
 
     def action_segment(self, marker: str) -> str | None:
         """The segment after `marker` in this request's action path (`IotHubKeys/{keyName}/listkeys`)."""

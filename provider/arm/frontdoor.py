@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, current_app, request
 
-from provider.arm import groups
+from provider.arm import groups, handlers
 from provider.arm.auth import caller_of  # noqa: F401  (re-exported for routes)
 from provider.arm.errors import ArmError, group_not_found
 from provider.arm.handlers import ArmResponse
 from provider.arm.paging import DEFAULT_PAGE_SIZE, decode_skiptoken, page_response
 from provider.arm.resource_type import ResourceType
+from provider.common import cloud_metadata
 
 if TYPE_CHECKING:
     from provider.arm.context import RequestContext
@@ -150,7 +151,7 @@ def delete_group(ctx: RequestContext, subscription: str, name: str) -> ArmRespon
                                   subscription=subscription, kind="deletegroup", resource_key=doc["id"].lower(),
                                   resource_id=doc["id"], running_status="Deleting", result_status=200)
         if emu.lro_mode.immediate:
-            groups.delete_contents_and_group(ctx, subscription, name)
+            handlers.delete_group_and_contents(ctx, subscription, name)
         else:
             doc["properties"]["provisioningState"] = "Deleting"
             emu.repo.update_body(doc["id"], doc)
@@ -236,16 +237,7 @@ def metadata_endpoints() -> Response:
     import json
 
     emu = current_app.config["EMULATOR"]
-    base = request.host_url.rstrip("/")
-    cloud = {
-        "name": "AdrEmulator", "portal": base, "resourceManager": f"{base}/",
-        "authentication": {"loginEndpoint": base, "audiences": [f"{base}/", "https://management.azure.com/"],
-                           "tenant": emu.config.tenant_id, "identityProvider": "AAD"},
-        "graph": base, "graphAudience": base, "microsoftGraphResourceId": f"{base}/", "media": base,
-        "gallery": base, "sqlManagement": base, "batch": base, "activeDirectoryDataLake": base,
-        "suffixes": {"acrLoginServer": "azurecr.localhost", "keyVaultDns": "vault.localhost",
-                     "storage": "core.localhost", "sqlServerHostname": "database.localhost"},
-    }
+    cloud = cloud_metadata(request.host_url.rstrip("/"), emu.config.tenant_id)
     version = request.args.get("api-version", "")
     body: Any = cloud if version >= "2020-06-01" or not version else [cloud]
     return Response(json.dumps(body), mimetype="application/json")

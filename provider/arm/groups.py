@@ -11,8 +11,8 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from provider import api_versions
+from provider.arm.envelope import normalize_location, system_data
 from provider.arm.errors import ArmError, group_not_found
-from provider.store import dumps
 
 if TYPE_CHECKING:
     from provider.arm.context import RequestContext
@@ -48,8 +48,6 @@ def check_name(name: str) -> None:
 
 def put(ctx: RequestContext, subscription: str, name: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     """Create or update a group; `location` is required and cannot change."""
-    from provider.arm.handlers import normalize_location, system_data
-
     check_name(name)
     location = body.get("location")
     if not isinstance(location, str) or not location.strip():
@@ -60,7 +58,7 @@ def put(ctx: RequestContext, subscription: str, name: str, body: dict[str, Any])
         raise ArmError(400, "InvalidRequestContent", "The property 'tags' must be an object of strings.",
                        target="tags")
     emu = ctx.emu
-    with emu.store.transaction() as db:
+    with emu.store.transaction():
         existing = get(emu, subscription, name)
         location = normalize_location(location)
         if existing and existing["location"] != location:
@@ -74,17 +72,7 @@ def put(ctx: RequestContext, subscription: str, name: str, body: dict[str, Any])
         if doc["managedBy"] is None:
             del doc["managedBy"]
         doc["systemData"] = system_data(ctx, existing)
-        if existing:
-            db.execute("UPDATE resources SET id = ?, body = ? WHERE key = ?",
-                       (doc["id"], dumps(doc), doc["id"].lower()))
-        else:
-            seq = emu.store.next_value("resource_seq")
-            db.execute(
-                "INSERT INTO resources(key, id, type, parent, subscription, resource_group, seq, body) "
-                "VALUES (?, ?, ?, ?, ?, NULL, ?, ?)",
-                (doc["id"].lower(), doc["id"], GROUP_TYPE.lower(), f"/subscriptions/{subscription}".lower(),
-                 subscription.lower(), seq, dumps(doc)),
-            )
+        emu.repo.put_group(subscription, doc)
     return (200 if existing else 201), doc
 
 
@@ -100,18 +88,3 @@ def patch(ctx: RequestContext, subscription: str, name: str, body: dict[str, Any
         doc["managedBy"] = body["managedBy"]
     ctx.emu.repo.update_body(doc["id"], doc)
     return doc
-
-
-def delete_contents_and_group(ctx: RequestContext, subscription: str, name: str) -> None:
-    """Delete every resource in the group (deepest first, running clean-up hooks), then the group."""
-    from provider.arm.handlers import delete_now
-
-    emu = ctx.emu
-    with emu.store.transaction():
-        doc = get(emu, subscription, name)
-        if doc is None:
-            return
-        for _, item in reversed(emu.repo.in_group(subscription, name)):
-            if emu.repo.exists(item["id"]):
-                delete_now(ctx, item)
-        emu.repo.delete(doc["id"])

@@ -10,12 +10,12 @@ from __future__ import annotations
 import copy
 import fnmatch
 import json
-import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from provider.arm import api_versions, groups
 from provider.arm.context import RequestContext
+from provider.arm.envelope import new_etag, normalize_location, system_data
 from provider.arm.errors import ArmError, group_not_found, not_found, parent_not_found
 from provider.arm.ids import ResourceId, parse_resource_id, parse_scope, try_parse_resource_id
 from provider.arm.resource_type import Action, ResourceType
@@ -31,14 +31,6 @@ class ArmResponse:
 
 
 # ---- helpers ------------------------------------------------------------------------------------
-def normalize_location(location: str) -> str:
-    return "".join(location.split()).lower()
-
-
-def new_etag() -> str:
-    return f'"{uuid.uuid4().hex}"'
-
-
 def check_api_version(ctx: RequestContext, rtype: ResourceType) -> None:
     api_versions.check_api_version(ctx.api_version, rtype.api_versions, ctx.emu.config.skip_api_version_check,
                                    f"'{rtype.full_type}'")
@@ -95,19 +87,6 @@ def check_name(rtype: ResourceType, rid: ResourceId) -> None:
                            f"the only allowed name is '{rtype.fixed_names[0]}'.", target="name")
         return
     rtype.name_rule.check(rid.name, rtype.full_type)
-
-
-def system_data(ctx: RequestContext, existing: dict[str, Any] | None) -> dict[str, Any]:
-    now = ctx.timestamp()
-    created = (existing or {}).get("systemData") or {}
-    return {
-        "createdBy": created.get("createdBy", ctx.caller),
-        "createdByType": created.get("createdByType", ctx.caller_type),
-        "createdAt": created.get("createdAt", now),
-        "lastModifiedBy": ctx.caller,
-        "lastModifiedByType": ctx.caller_type,
-        "lastModifiedAt": now,
-    }
 
 
 def render(ctx: RequestContext, rtype: ResourceType, doc: dict[str, Any]) -> dict[str, Any]:
@@ -342,6 +321,19 @@ def delete_now(ctx: RequestContext, doc: dict[str, Any]) -> None:
             emu.repo.delete(item["id"])
 
 
+def delete_group_and_contents(ctx: RequestContext, subscription: str, name: str) -> None:
+    """Delete every resource in the group (deepest first, running clean-up hooks), then the group."""
+    emu = ctx.emu
+    with emu.store.transaction():
+        doc = groups.get(emu, subscription, name)
+        if doc is None:
+            return
+        for _, item in reversed(emu.repo.in_group(subscription, name)):
+            if emu.repo.exists(item["id"]):
+                delete_now(ctx, item)
+        emu.repo.delete(doc["id"])
+
+
 def complete_operation(emu: Emulator, kind: str, resource_key: str | None, status: str = "Succeeded") -> None:
     """The final transition of an operation (see `provider.arm.lro`)."""
     if not resource_key:
@@ -349,7 +341,7 @@ def complete_operation(emu: Emulator, kind: str, resource_key: str | None, statu
     if kind == "deletegroup":
         subscription, group = parse_scope(resource_key)
         if group:
-            groups.delete_contents_and_group(RequestContext(emu, None, "", ""), subscription, group)
+            delete_group_and_contents(RequestContext(emu, None, "", ""), subscription, group)
         return
     doc = emu.repo.get(resource_key)
     if doc is None:

@@ -19,9 +19,9 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+from provider.common import utc_z_from_epoch
 from provider.store import Store, dumps, register_schema
 
 
@@ -177,17 +177,15 @@ class Operations:
             "id": self.status_id(row),
             "name": row["id"],
             "status": row["status"],
-            "startTime": _iso(row["started"]),
+            "startTime": utc_z_from_epoch(row["started"]),
             "percentComplete": 100 if row["status"] in TERMINAL else 50,
         }
         if row["resource_id"]:
             body["resourceId"] = row["resource_id"]
         if row["ended"] is not None:
-            body["endTime"] = _iso(row["ended"])
+            body["endTime"] = utc_z_from_epoch(row["ended"])
         if row["status"] in ("Failed", "Canceled") and row["error"]:
             body["error"] = json.loads(row["error"])
         return body
 
 
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")

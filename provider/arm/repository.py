@@ -35,6 +35,21 @@ class Repository:
                  rid.resource_group.lower() if rid.resource_group else None, seq, dumps(doc)),
             )
 
+    def put_group(self, subscription: str, doc: dict[str, Any]) -> None:
+        """Insert or replace a resource group: its row has no `resource_group`, so listing a group's
+        resources never lists the group itself."""
+        key = doc["id"].lower()
+        with self.store.transaction() as db:
+            row = db.execute("SELECT seq FROM resources WHERE key = ?", (key,)).fetchone()
+            seq = row[0] if row else self.store.next_value("resource_seq")
+            db.execute(
+                "INSERT INTO resources(key, id, type, parent, subscription, resource_group, seq, body) "
+                "VALUES (?, ?, ?, ?, ?, NULL, ?, ?) ON CONFLICT(key) DO UPDATE SET id = excluded.id, "
+                "body = excluded.body",
+                (key, doc["id"], doc["type"].lower(), f"/subscriptions/{subscription}".lower(), subscription.lower(),
+                 seq, dumps(doc)),
+            )
+
     def update_body(self, key: str, doc: dict[str, Any]) -> None:
         with self.store.transaction() as db:
             db.execute("UPDATE resources SET body = ? WHERE key = ?", (dumps(doc), key.lower()))

@@ -15,6 +15,7 @@ from provider.arm.errors import ArmError
 from provider.arm.frontdoor import GenericResourceType, generic_type_for
 from provider.arm.ids import parse_resource_id
 from provider.arm.resource_type import ResourceType
+from provider.common import template_environment
 from provider.templates import ResourceWriteError
 
 
@@ -81,7 +82,7 @@ class EmulatorDeploymentHost:
     def delete_resource(self, resource_id: str, api_version: str | None) -> None:
         group = _group_of(resource_id)
         if group is not None:
-            groups.delete_contents_and_group(self.ctx, *group)
+            handlers.delete_group_and_contents(self.ctx, *group)
             return
         ctx, rtype = self._ctx(resource_id, api_version)
         doc = self.emu.repo.get(ctx.rid.key)
@@ -133,17 +134,7 @@ class EmulatorDeploymentHost:
                 if is_top_level(doc["id"]) and not doc["type"].lower().startswith("microsoft.resources/")]
 
     def environment(self) -> dict[str, Any]:
-        base = self.ctx.base_url
-        return {
-            "name": "AdrEmulator", "resourceManager": f"{base}/", "portal": base, "gallery": base,
-            "graph": base, "graphAudience": base, "media": base, "batch": base, "sqlManagement": base,
-            "activeDirectoryDataLake": base, "vmImageAliasDoc": f"{base}/aliases.json",
-            "authentication": {"loginEndpoint": f"{base}/", "audiences": [f"{base}/", "https://management.azure.com/"],
-                               "tenant": "common", "identityProvider": "AAD"},
-            "suffixes": {"acrLoginServer": ".azurecr.localhost", "keyvaultDns": ".vault.localhost",
-                         "sqlServerHostname": ".database.localhost", "storage": "core.localhost",
-                         "azureFrontDoorEndpointSuffix": "azurefd.localhost"},
-        }
+        return template_environment(self.ctx.base_url)
 
     def subscription(self, subscription_id: str) -> dict:
         return {"id": f"/subscriptions/{subscription_id}", "subscriptionId": subscription_id,

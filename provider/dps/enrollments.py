@@ -34,11 +34,10 @@ import base64
 import binascii
 import copy
 import json
-import os
 import re
-import uuid
 from typing import Any
 
+from provider.common import DEVICE_ID, REGISTRATION_ID, data_plane_etag, new_access_key
 from provider.dps import errors, records
 from provider.dps.attestation import certificate_info, load_certificate
 from provider.dps.errors import DpsError, timestamp
@@ -52,8 +51,6 @@ ALLOCATION_POLICIES = ("hashed", "geoLatency", "static", "custom")
 BULK_MODES = ("create", "update", "updateIfMatchETag", "delete")
 MAX_BULK = 10
 DEFAULT_PAGE, MAX_PAGE = 100, 1000
-REGISTRATION_ID = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9\-._:]{0,126}[A-Za-z0-9])?$")
-DEVICE_ID = re.compile(r"^[A-Za-z0-9\-.%_*?!(),:=@$']{1,128}$")
 NAMESPACE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*[a-z0-9]$")
 ADR_NAME = re.compile(r"^[0-9a-zA-Z][a-zA-Z0-9-]*$")
 QUERY_ALL = re.compile(r"^\s*(\*|select\s+\*\s+from\s+(enrollments|enrollmentgroups|devices|c)\s*)\s*$", re.I)
@@ -65,11 +62,6 @@ Result = tuple[int, Any, dict[str, str]]
 
 
 # ---- small helpers -------------------------------------------------------------------------------------
-def new_etag() -> str:
-    """DPS etags are base64 of a quoted GUID-like string."""
-    return base64.b64encode(f'"{uuid.uuid4()}"'.encode()).decode("ascii")
-
-
 def etag_matches(if_match: str | None, current: str | None) -> bool:
     if if_match is None:
         return True
@@ -77,10 +69,6 @@ def etag_matches(if_match: str | None, current: str | None) -> bool:
     if wanted == "*":
         return current is not None
     return current is not None and wanted.strip('"') == current.strip('"')
-
-
-def new_key() -> str:
-    return base64.b64encode(os.urandom(64)).decode("ascii")
 
 
 def _bad(message: str, code: int = errors.INVALID_ENROLLMENT) -> DpsError:
@@ -133,7 +121,7 @@ def _symmetric(given: dict[str, Any] | None, old: dict[str, Any] | None) -> dict
     given, old = given or {}, old or {}
     out = {}
     for slot in ("primaryKey", "secondaryKey"):
-        value = _string(given.get(slot), f"attestation.symmetricKey.{slot}") or old.get(slot) or new_key()
+        value = _string(given.get(slot), f"attestation.symmetricKey.{slot}") or old.get(slot) or new_access_key(64)
         try:
             size = len(base64.b64decode(value, validate=True))
         except (binascii.Error, ValueError):
@@ -388,7 +376,7 @@ def normalise(emu, dps_doc: dict[str, Any], kind: str, path_id: str, body: Any, 
     now = timestamp(emu.now())
     record["createdDateTimeUtc"] = (existing or {}).get("createdDateTimeUtc", now)
     record["lastUpdatedDateTimeUtc"] = now
-    record["etag"] = new_etag()
+    record["etag"] = data_plane_etag()
     return record
 
 

@@ -43,6 +43,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from provider.common import data_plane_etag
 from provider.dps import allocation, attestation, errors, records
 from provider.dps.enrollments import check_registration_id
 from provider.dps.errors import DpsError, timestamp
@@ -189,7 +190,7 @@ def _assign(emu, dps: dict[str, Any], registration_id: str, attested: attestatio
         "status": "assigned",
         "substatus": substatus,
         "lastUpdatedDateTimeUtc": now,
-        "etag": _etag(),
+        "etag": data_plane_etag(),
         "_groupId": attested.group_id,
     }
     record.update(_attestation_result(attested))
@@ -216,12 +217,6 @@ def _device_id(registration_id: str, attested: attestation.Attested, previous: d
     if attested.kind == records.INDIVIDUAL and attested.enrollment.get("deviceId"):
         return attested.enrollment["deviceId"]
     return registration_id
-
-
-def _etag() -> str:
-    import base64
-
-    return base64.b64encode(f'"{uuid.uuid4()}"'.encode()).decode("ascii")
 
 
 def _adr_device(emu, dps: dict[str, Any], policy_id: str, device_id: str, api_version: str) -> dict[str, Any]:  # noqa: ANN001

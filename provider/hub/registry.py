@@ -17,9 +17,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from provider.common import DEVICE_ID, new_access_key, utc_z
 from provider.store import Store, dumps, register_schema
 
-DEVICE_ID = re.compile(r"^[A-Za-z0-9\-.%_*?!(),:=@$']{1,128}$")
 AUTH_TYPES = ("sas", "selfSigned", "certificateAuthority", "none")
 EPOCH = "0001-01-01T00:00:00Z"
 
@@ -55,15 +55,11 @@ class HubError(Exception):
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return utc_z(datetime.now(UTC))
 
 
 def _etag() -> str:
     return base64.b64encode(os.urandom(6)).decode()
-
-
-def _key() -> str:
-    return base64.b64encode(os.urandom(32)).decode()
 
 
 def hub_key(hub_doc: dict[str, Any]) -> str:
@@ -93,7 +89,7 @@ def _normalise_auth(auth: dict[str, Any] | None, previous: dict[str, Any] | None
         given = auth.get("symmetricKey") or {}
         old = (previous or {}).get("symmetricKey") or {}
         for slot in ("primaryKey", "secondaryKey"):
-            value = given.get(slot) or old.get(slot) or _key()
+            value = given.get(slot) or old.get(slot) or new_access_key()
             try:
                 if len(base64.b64decode(value, validate=True)) < 16:
                     raise ValueError

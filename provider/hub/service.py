@@ -24,6 +24,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
+from provider.common import utc_z
 from provider.hub import auth as hub_auth
 from provider.hub import registry
 from provider.hub.registry import HubError
@@ -282,7 +283,7 @@ def clock() -> Response:
         server = _mqtt(emu)
         if server is not None:
             server.recheck_devices(wait=10.0)
-    return _json({"now": emu.now().isoformat().replace("+00:00", "Z"), "offsetSeconds": emu.clock_offset_seconds})
+    return _json({"now": utc_z(emu.now()), "offsetSeconds": emu.clock_offset_seconds})
 
 
 # ---- wiring --------------------------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from provider.common import utc_z
+
 MAX_MESSAGES = 100
 MAX_DEVICES = 20000
 SYSTEM_PROPERTY_NAMES = {"$.mid": "messageId", "$.cid": "correlationId", "$.uid": "userId",
@@ -59,7 +61,7 @@ class Telemetry:
                 self._logs.move_to_end(key)
             log.count += 1
             log.bytes += len(payload)
-            log.last.append({"sequenceNumber": log.count, "enqueuedTime": at.isoformat().replace("+00:00", "Z"),
+            log.last.append({"sequenceNumber": log.count, "enqueuedTime": utc_z(at),
                              "systemProperties": system, "properties": app, "size": len(payload),
                              **_body(payload)})
             return log.count

@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from provider.common import utc_z
 from provider.hub import auth as hub_auth
 from provider.hub import registry
 from provider.hub.registry import HubError
@@ -108,7 +109,7 @@ class HubDevice(DeviceEndpoint):
     def _set_connection_state(self, state: str) -> None:
         if self.hub_doc is None:
             return
-        now = self.emu.now().isoformat().replace("+00:00", "Z")
+        now = utc_z(self.emu.now())
         try:
             registry.update_device_fields(self.emu.store, self.hub_doc, self.user.device_id, connectionState=state,
                                           connectionStateUpdatedTime=now, lastActivityTime=now)
@@ -172,7 +173,7 @@ class HubDevice(DeviceEndpoint):
     async def _issue_certificate(self, rid: str, payload: bytes) -> None:
         now = self.emu.now()
         correlation_id = str(uuid.uuid4())
-        expires = (now + timedelta(seconds=RENEWAL_OPERATION_SECONDS)).isoformat().replace("+00:00", "Z")
+        expires = utc_z(now + timedelta(seconds=RENEWAL_OPERATION_SECONDS))
         try:
             request = _renewal_request(payload, self.auth.device_id)
             if self._renewal_busy and request.get("replace") != "*":
@@ -184,7 +185,7 @@ class HubDevice(DeviceEndpoint):
         except RenewalError as exc:
             self._renewal_reply(exc.status, rid, {
                 "errorCode": exc.error_code, "message": exc.message, "trackingId": uuid.uuid4().hex,
-                "timestampUtc": now.isoformat().replace("+00:00", "Z"),
+                "timestampUtc": utc_z(now),
                 "info": {"correlationId": correlation_id, "requestId": rid, "operationExpires": expires}})
             return
         finally:

@@ -24,6 +24,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from provider.common import utc_z
 from provider.hub import auth as hub_auth
 from provider.mqtt import codec, topics
 from provider.mqtt.session import Connection, Refused, SessionState
@@ -347,7 +348,7 @@ class MqttServer:
                 auth = conn.endpoint.auth
                 out.append({"deviceId": auth.device_id, "hub": auth.hub_name, "authentication": auth.method,
                             "adrCertificate": auth.adr_issued, "peer": conn.stream.peer,
-                            "expires": auth.not_after.isoformat().replace("+00:00", "Z") if auth.not_after else None,
+                            "expires": utc_z(auth.not_after) if auth.not_after else None,
                             "subscriptions": sorted(conn.state.subscriptions)})
             return out
 

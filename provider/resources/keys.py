@@ -9,10 +9,7 @@ GET-modify-PUT (the SDKs, `az iot hub update`) never rotates keys by accident.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
-import secrets
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -21,6 +18,7 @@ from marshmallow import fields, validate
 from provider.arm.errors import ArmError
 from provider.arm.resource_type import ResourceType
 from provider.arm.schemas import BaseSchema, TagsPatch
+from provider.common import is_valid_access_key, new_access_key
 
 KEY_BYTES = 32
 MASK = "****"
@@ -38,16 +36,10 @@ class AuthorizationPolicy(BaseSchema):
 
 def new_key() -> str:
     """A fresh base64 key of 32 random bytes, the size the real services generate."""
-    return base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode()
+    return new_access_key(KEY_BYTES)
 
 
-def is_valid_key(value: str) -> bool:
-    """A usable SAS key is base64 of 16 to 64 bytes."""
-    try:
-        raw = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        return False
-    return 16 <= len(raw) <= 64
+is_valid_key = is_valid_access_key
 
 
 def normalize_rights(value: str, allowed: Iterable[str], target: str) -> str:

@@ -17,6 +17,7 @@ from provider.arm.context import RequestContext
 from provider.arm.errors import ArmError
 from provider.arm.resource_type import Action, NameRule, ResourceType, register
 from provider.arm.schemas import BaseSchema, Tags
+from provider.common import utc_z
 from provider.resources.credentials import namespace_id_of
 
 POLICY_API_VERSIONS = api_versions.DEVICE_REGISTRY_CREDENTIALS
@@ -95,8 +96,8 @@ def copy_ca_fields(ctx: RequestContext, doc: dict[str, Any]) -> None:
     if record is not None:
         ca_config["subject"] = record.subject
         if record.not_before and record.not_after:
-            ca_config["validityNotBefore"] = _iso(record.not_before)
-            ca_config["validityNotAfter"] = _iso(record.not_after)
+            ca_config["validityNotBefore"] = utc_z(record.not_before)
+            ca_config["validityNotAfter"] = utc_z(record.not_after)
     byor = ca_config.get("bringYourOwnRoot")
     if byor and byor.get("enabled"):
         if active is not None:
@@ -105,10 +106,6 @@ def copy_ca_fields(ctx: RequestContext, doc: dict[str, Any]) -> None:
         elif pending is not None:
             byor.update(status="PendingActivation", certificateSigningRequest=pending.csr_pem or "")
             byor.pop("issuingCertificateThumbprint", None)
-
-
-def _iso(value) -> str:
-    return value.isoformat().replace("+00:00", "Z")
 
 
 def revoke_issuer(ctx: RequestContext, doc: dict[str, Any], _body: Any) -> tuple[int, Any]:

@@ -40,8 +40,8 @@ from marshmallow import fields, validate
 
 from provider import api_versions
 from provider.arm.context import RequestContext
+from provider.arm.envelope import normalize_location
 from provider.arm.errors import ArmError
-from provider.arm.handlers import normalize_location
 from provider.arm.resource_type import Action, NameRule, register
 from provider.arm.schemas import BaseSchema, ManagedIdentity, TrackedBody
 from provider.resources import keys
