@@ -9,9 +9,15 @@ import uuid
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
+from provider import internal
+from provider.arm import auth, frontdoor, routes
 from provider.arm.errors import ArmError
 from provider.arm.paths import tolerant_paths
 from provider.config import Config
+from provider.data_plane_errors import error_format_for
+from provider.dps import service as dps_service
+from provider.hub import service as hub_service
+from provider.keystore.base import KeyStoreError
 from provider.state import Emulator
 
 log = logging.getLogger("adr_emulator")
@@ -35,9 +41,6 @@ def _arm_error_response(exc: ArmError) -> Response:
 
 def create_app(config: Config | None = None, emulator: Emulator | None = None) -> Flask:
     """Build the WSGI app; every blueprint shares one `Emulator` (store, registry, signing core)."""
-    from provider import internal
-    from provider.arm import auth, frontdoor, routes
-
     emu = emulator or Emulator(config or Config())
     app = Flask("adr_emulator")
     app.config["EMULATOR"] = emu
@@ -45,18 +48,16 @@ def create_app(config: Config | None = None, emulator: Emulator | None = None) -
     app.url_map.strict_slashes = False
     app.wsgi_app = tolerant_paths(app.wsgi_app)  # type: ignore[method-assign]
 
-    for blueprint in (internal.bp, auth.bp, frontdoor.bp, routes.bp, *emu.extensions.get("blueprints", [])):
+    for blueprint in (internal.bp, auth.bp, frontdoor.bp, routes.bp):
         app.register_blueprint(blueprint)
-    for register_data_plane in _data_plane_registrars():
-        register_data_plane(app, emu)
+    for data_plane in (dps_service, hub_service):  # each adds its routes, error format and hooks
+        data_plane.register(app, emu)
 
     @app.before_request
     def _before() -> Response | None:
         request.environ["adr.request_id"] = str(uuid.uuid4())
         if emu.config.require_auth and is_arm_path(request.path):
-            from provider.arm.auth import require_bearer
-
-            require_bearer(request.headers.get("Authorization"))
+            auth.require_bearer(request.headers.get("Authorization"))
         return None
 
     @app.after_request
@@ -77,8 +78,6 @@ def create_app(config: Config | None = None, emulator: Emulator | None = None) -
         log.info("%s %s -> %s %s: %s", request.method, request.path, exc.status, exc.code, exc.message)
         return _arm_error_response(exc)
 
-    from provider.keystore.base import KeyStoreError
-
     @app.errorhandler(KeyStoreError)
     def _keystore_error(exc: KeyStoreError) -> Response:
         log.error("key store failure on %s %s: %s", request.method, request.path, exc)
@@ -92,7 +91,7 @@ def create_app(config: Config | None = None, emulator: Emulator | None = None) -
                    405: f"The requested resource does not support http method '{request.method}'.",
                    413: f"The request body exceeds the {emu.config.max_body_bytes} byte limit."}.get(status,
                                                                                                     exc.description)
-        handler = _data_plane_error_handler(request.path)
+        handler = error_format_for(app, request.path)
         if handler is not None:
             return handler(status, codes.get(status, "Error"), message or "")
         return _arm_error_response(ArmError(status, codes.get(status, "Error"), message or ""))
@@ -104,32 +103,3 @@ def create_app(config: Config | None = None, emulator: Emulator | None = None) -
                                             f"The emulator failed to process the request ({type(exc).__name__})."))
 
     return app
-
-
-def _data_plane_registrars() -> list:
-    """Data-plane services (DPS, IoT Hub) register their blueprints and error handlers here."""
-    registrars = []
-    for module_name in ("provider.dps.service", "provider.hub.service"):
-        try:
-            module = __import__(module_name, fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue  # that data plane is not part of this build
-            raise
-        registrars.append(module.register)
-    return registrars
-
-
-_error_handlers: list = []
-
-
-def register_data_plane_error_handler(matcher, handler) -> None:
-    """A data plane's own error format for Flask-level errors (404/405/413) on its paths."""
-    _error_handlers.append((matcher, handler))
-
-
-def _data_plane_error_handler(path: str):
-    for matcher, handler in _error_handlers:
-        if matcher(path):
-            return handler
-    return None

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response, current_app, request
 
 from provider import __version__
 from provider.common import utc_z
@@ -45,57 +45,51 @@ def reset() -> Response:
 def dev_ca() -> Response:
     """The development CA that signs the emulator's TLS server certificate (trust it in clients)."""
     emu = current_app.config["EMULATOR"]
-    pem = emu.extensions.get("dev_ca_pem")
+    pem = emu.dev_ca_pem
     if not pem:
         return _json({"error": {"code": "NotFound", "message": "HTTPS is not enabled."}}, 404)
     return Response(pem, mimetype="application/x-pem-file")
 
 
 # ---- inspecting a namespace's PKI ------------------------------------------------------------------
-def _find_namespace(emu, key: str):
-    """A namespace by its `properties.uuid`, or by its ARM id (`?resourceId=`)."""
-    for doc in emu.repo.of_type("microsoft.deviceregistry/namespaces"):
-        if doc["properties"].get("uuid", "").lower() == key.lower() or doc["id"].lower() == key.lower():
-            return doc
-    return None
-
-
-def _pki_view(emu, namespace: dict) -> dict:
-    credential_owner = f"{namespace['id']}/credentials/default".lower()
-    root = emu.pki.active_ca(credential_owner)
-    policies = {}
-    for _, policy in emu.repo.children(credential_owner, "microsoft.deviceregistry/namespaces/credentials/policies"):
-        owner = policy["id"].lower()
-        history = emu.pki.ca_history(owner)
-        active = emu.pki.active_ca(owner)
-        chain_root = emu.pki.root_for(owner)
-        policies[policy["name"]] = {
-            "id": policy["id"],
-            "issuingCa": active.certificate_pem if active else None,
-            "root": chain_root.certificate_pem if chain_root else None,
-            "thumbprint": active.thumbprint if active else None,
-            "history": [{"thumbprint": r.thumbprint, "status": r.status, "subject": r.subject} for r in history],
-            "issuedCertificates": emu.pki.issued_certificates(policy_owner=owner),
-        }
-    return {"namespace": namespace["id"], "uuid": namespace["properties"].get("uuid"),
-            "root": root.certificate_pem if root else None,
-            "rootThumbprint": root.thumbprint if root else None, "policies": policies}
-
-
 @bp.route("/namespaces/<key>/ca", methods=["GET"])
 @bp.route("/ca", methods=["GET"])
 def namespace_ca(key: str | None = None) -> Response:
     """The namespace's root and issuing CAs in PEM (`?resourceId=` or the namespace uuid in the path)."""
-    from flask import request
-
     emu = current_app.config["EMULATOR"]
     key = key or request.args.get("resourceId", "")
-    namespace = _find_namespace(emu, key)
+    namespace = emu.adr.namespace_by_key(key)
     if namespace is None:
         return _json({"error": {"code": "NotFound", "message": f"No namespace with uuid or id '{key}'."}}, 404)
-    view = _pki_view(emu, namespace)
+    view = emu.adr.pki_view(namespace)
     fmt = request.args.get("format", "json")
     if fmt == "pem":
         pems = [view["root"] or ""] + [p["issuingCa"] or "" for p in view["policies"].values()]
         return Response("".join(pems), mimetype="application/x-pem-file")
     return _json(view)
+
+
+# ---- the emulator clock ----------------------------------------------------------------------------
+_CLOCK_USAGE = "Send {\"offsetSeconds\": s} or {\"advanceSeconds\": s}."
+
+
+@bp.route("/clock", methods=["GET", "POST"])
+def clock() -> Response:
+    """Read, set (`offsetSeconds`) or move (`advanceSeconds`) the clock that certificate and token
+    validity is judged by; live device connections are re-checked against the new time."""
+    emu = current_app.config["EMULATOR"]
+    if request.method == "POST":
+        body = request.get_json(silent=True)
+        try:
+            if not isinstance(body, dict):
+                raise ValueError
+            if "offsetSeconds" in body:
+                emu.clock_offset_seconds = float(body["offsetSeconds"])
+            elif "advanceSeconds" in body:
+                emu.clock_offset_seconds += float(body["advanceSeconds"])
+            else:
+                raise ValueError
+        except (TypeError, ValueError):
+            return _json({"error": {"code": "ArgumentInvalid", "message": _CLOCK_USAGE}}, 400)
+        emu.hub.recheck_connections(wait=10.0)
+    return _json({"now": utc_z(emu.now()), "offsetSeconds": emu.clock_offset_seconds})

@@ -9,8 +9,17 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 
+from flask import Flask
+
+from provider.app import create_app
 from provider.config import Config
+from provider.devca import ensure_tls_files
+from provider.keystore.base import KeyStoreError
+from provider.server import ListenError, Servers
+from provider.state import Emulator
+from provider.tls import ServerTls
 
 log = logging.getLogger("adr_emulator")
 
@@ -23,16 +32,10 @@ def _announce(name: str, value: str) -> None:
 
 
 def serve(config: Config) -> int:
-    from provider.app import create_app
-    from provider.server import ListenError, Servers
-    from provider.state import Emulator
-
     if config.host not in ("127.0.0.1", "localhost", "::1") and not config.host.startswith("127."):
         log.warning("binding to %s: the emulator is meant for loopback use", config.host)
     emu = Emulator(config)
     if config.keystore != "soft":  # a hardware key store is checked at start-up: a wrong PIN should not wait
-        from provider.keystore import KeyStoreError
-
         try:
             emu.keystore.list_keys()
         except KeyStoreError as exc:
@@ -53,7 +56,7 @@ def serve(config: Config) -> int:
     return 0
 
 
-def _bind_all(emu, app, servers, announce) -> None:
+def _bind_all(emu: Emulator, app: Flask, servers: Servers, announce: Callable[[str, str], None]) -> None:
     """Bind HTTP, HTTPS and the data-plane listeners in turn, announcing each endpoint once bound."""
     config = emu.config
     http_port = servers.add_wsgi(app, config.host, config.port, "--port")
@@ -62,29 +65,49 @@ def _bind_all(emu, app, servers, announce) -> None:
 
     tls = None
     if config.https_port >= 0:
-        from provider.devca import ensure_tls_files
-        from provider.tls import ServerTls
-
         if config.cert and config.key:
             cert_file, key_file = str(config.cert), str(config.key)
         else:
             files = ensure_tls_files(None if config.in_memory else config.data_dir, config.public_host,
                                      config.hostname_suffix)
             cert_file, key_file = str(files.cert_pem), str(files.key_pem)
-            emu.extensions["dev_ca_pem"] = files.ca_pem.read_text()
+            emu.dev_ca_pem = files.ca_pem.read_text()
         tls = ServerTls(cert_file, key_file, generation=lambda: emu.store.generation)
-        for source in emu.extensions.get("trust_sources", []):
+        for source in emu.hooks.trust_sources:
             tls.add_trust_source(source)
-        emu.extensions["server_tls"] = tls
         https_port = servers.add_wsgi(app, config.host, config.https_port, "--https-port", tls=tls)
         emu.listeners["arm-https"] = https = f"https://{config.public_host}:{https_port}"
         for name in ("ARM (HTTPS)", "DPS device + service API", "IoT Hub service API"):
             announce(name, https)
 
-    for start_listener in emu.extensions.get("listeners", []):
-        start_listener(emu, servers, tls)
+    _bind_mqtt(emu, servers, tls)
     for name, key in (("MQTT (DPS + IoT Hub)", "mqtt"), ("MQTT over WebSockets", "mqtt-ws")):
         if key in emu.listeners:
             announce(name, emu.listeners[key])
     announce("Health", emu.listeners["arm-http"] + "/_emulator/health")
     announce("Data", "in memory" if config.in_memory else str(config.database_path))
+
+
+def _bind_mqtt(emu: Emulator, servers: Servers, tls: ServerTls | None) -> None:
+    """The MQTT listener (TLS, and WebSockets when asked): bound now, served once servers start."""
+    config = emu.config
+    if config.mqtt_port < 0 and config.mqtt_ws_port < 0:
+        return
+    if tls is None:
+        log.warning("MQTT needs TLS, which is disabled (--https-port -1); MQTT is not served")
+        return
+    from provider.mqtt.server import MqttServer  # lazy: the MQTT stack loads only when MQTT is served
+
+    server = MqttServer(emu, tls)
+    for flag, port, websocket, key, url in (
+            ("--mqtt-port", config.mqtt_port, False, "mqtt", "mqtts://{host}:{port}"),
+            ("--mqtt-ws-port", config.mqtt_ws_port, True, "mqtt-ws", "wss://{host}:{port}/$iothub/websocket")):
+        if port < 0:
+            continue
+        try:
+            bound = server.bind(config.host, port, websocket=websocket)
+        except OSError as exc:
+            raise ListenError(flag, config.host, port, exc) from None
+        emu.listeners[key] = url.format(host=config.public_host, port=bound)
+    emu.hub.mqtt_server = server
+    servers.add_service(server.serve_forever, server.stop, "mqtt")

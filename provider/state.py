@@ -4,14 +4,18 @@ signing core, which is opened lazily so that start-up stays fast."""
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from provider.adr.backend import AdrBackend
 from provider.arm.lro import LroMode, Operations
 from provider.arm.repository import Repository
 from provider.arm.resource_type import REGISTRY, Registry
 from provider.config import Config
+from provider.dps.backend import DpsBackend
+from provider.hooks import Hooks
+from provider.hub.backend import HubBackend
 from provider.store import Store
 
 if TYPE_CHECKING:
@@ -33,11 +37,15 @@ class Emulator:
         self.started_at = datetime.now(UTC)
         self.clock_offset_seconds = 0.0
         self.listeners: dict[str, str] = {}  # endpoint name -> URL, filled by the server
-        self.extensions: dict[str, Any] = {}  # data-plane services hang their runtime state here
+        self.dev_ca_pem: str | None = None  # the development CA of the HTTPS listener, once it exists
+        self.hooks = Hooks()
+        # one backend per service (moto's pattern): resource types and data planes both call them
+        self.adr = AdrBackend(self)
+        self.hub = HubBackend(self)
+        self.dps = DpsBackend(self)
 
     def now(self) -> datetime:
-        from datetime import timedelta
-
+        """The emulator clock: real time moved by `/_emulator/clock`, for expiry tests."""
         return datetime.now(UTC) + timedelta(seconds=self.clock_offset_seconds)
 
     # ---- lazily opened signing core -------------------------------------------------------------
@@ -61,14 +69,14 @@ class Emulator:
 
     # ---- host names advertised for data planes ----------------------------------------------------
     def hub_host_name(self, hub_name: str) -> str:
-        return f"{hub_name.lower()}.azure-devices.{self.config.hostname_suffix}"
+        return self.hub.host_name(hub_name)
 
     def dps_service_host_name(self, dps_name: str) -> str:
-        return f"{dps_name.lower()}.azure-devices-provisioning.{self.config.hostname_suffix}"
+        return self.dps.service_host_name(dps_name)
 
     @property
     def dps_device_host_name(self) -> str:
-        return self.config.public_host
+        return self.dps.device_host_name
 
     # ---- operations --------------------------------------------------------------------------------
     def _complete_operation(self, kind: str, resource_key: str | None, row: dict[str, Any]) -> None:
@@ -88,5 +96,6 @@ class Emulator:
             keystore.close()
         self.store.reset()
         self.__dict__.pop("pki", None)
-        for hook in self.extensions.get("reset_hooks", []):
-            hook()
+        self.clock_offset_seconds = 0.0
+        self.hub.reset()
+        self.hooks.reset()

@@ -615,7 +615,7 @@ def _put(emu, path: str, body: dict, api_version: str) -> dict:
 def test_helpers_for_data_planes_and_sync(emu):
     from provider.arm import groups
     from provider.arm.context import RequestContext
-    from provider.resources import iothub_children, iothubs, provisioning_services
+    from provider.resources import iothubs, provisioning_services
 
     groups.put(RequestContext(emu, None, "2024-03-01", ""), SUB, "g", {"location": "eastus"})
     namespace = _put(emu, ns_path("g", "ns-helpers"), {"location": "eastus"}, NS_API)
@@ -626,17 +626,17 @@ def test_helpers_for_data_planes_and_sync(emu):
                                             "properties": {"deviceRegistry": {
                                                 "namespaceResourceId": namespace["id"],
                                                 "identityResourceId": identity["id"]}}}, HUB_API)
-    assert iothubs.find_hub_by_host(emu, "MYHUB.azure-devices.localhost:8883")["id"] == hub["id"]
-    assert iothubs.find_hub_by_name(emu, "myhub")["id"] == hub["id"]
-    assert iothubs.find_hub_by_host(emu, "other.azure-devices.localhost") is None
-    policies = iothubs.hub_policy_keys(emu, hub)
+    assert emu.hub.by_host("MYHUB.azure-devices.localhost:8883")["id"] == hub["id"]
+    assert emu.hub.by_name("myhub")["id"] == hub["id"]
+    assert emu.hub.by_host("other.azure-devices.localhost") is None
+    policies = emu.hub.policy_keys(hub)
     assert policies["iothubowner"]["rights"] == "RegistryWrite, ServiceConnect, DeviceConnect"
-    conn = iothubs.connection_string(emu, hub, "iothubowner")
+    conn = emu.hub.connection_string(hub, "iothubowner")
     assert conn == (f"HostName=myhub.azure-devices.localhost;SharedAccessKeyName=iothubowner;"
                     f"SharedAccessKey={policies['iothubowner']['primaryKey']}")
     with pytest.raises(KeyError):
-        iothubs.connection_string(emu, hub, "nobody")
-    assert [h["id"] for h in iothubs.linked_hubs(emu, namespace["id"].upper())] == [hub["id"]]
+        emu.hub.connection_string(hub, "nobody")
+    assert [h["id"] for h in emu.hub.linked_to(namespace["id"].upper())] == [hub["id"]]
 
     # the CA sync: replace synced certificates, keep user uploads
     user_pem, first, second = make_ca_pem("user-ca"), make_ca_pem("policy-a"), make_ca_pem("policy-b")
@@ -645,18 +645,18 @@ def test_helpers_for_data_planes_and_sync(emu):
         f"{namespace['id']}/credentials/default/policies/b"
     ctx = _ctx(emu, hub_path("g", "MyHub"), HUB_API)
     with emu.store.transaction():
-        iothub_children.set_synced_certificates(ctx, hub, [("adr-a", first, policy_a), ("adr-b", second, policy_b)])
-    synced = iothub_children.synced_certificates(emu, hub)
+        emu.hub.set_synced_certificates(ctx, hub, [("adr-a", first, policy_a), ("adr-b", second, policy_b)])
+    synced = emu.hub.synced_certificates(hub)
     assert {(c["name"], c["properties"]["policyResourceId"]) for c in synced} == {("adr-a", policy_a),
                                                                                  ("adr-b", policy_b)}
     assert all(c["properties"]["isVerified"] for c in synced)
-    assert sorted(iothub_children.hub_trusted_certificates(emu, hub)) == sorted([first, second])  # user: unverified
+    assert sorted(emu.hub.trusted_certificates(hub)) == sorted([first, second])  # user: unverified
     etag_a = next(c["etag"] for c in synced if c["name"] == "adr-a")
     with emu.store.transaction():
-        iothub_children.set_synced_certificates(ctx, hub, [("adr-a", first, policy_a)])
-    synced = iothub_children.synced_certificates(emu, hub)
+        emu.hub.set_synced_certificates(ctx, hub, [("adr-a", first, policy_a)])
+    synced = emu.hub.synced_certificates(hub)
     assert [c["name"] for c in synced] == ["adr-a"] and synced[0]["etag"] == etag_a  # unchanged: not rewritten
-    names = [c["name"] for c in iothub_children.certificate_docs(emu, hub)]
+    names = [c["name"] for c in emu.hub.certificates(hub)]
     assert sorted(names) == ["adr-a", "user"]
     # a user PUT cannot overwrite a synced certificate
     from provider.arm import handlers
@@ -677,13 +677,13 @@ def test_helpers_for_data_planes_and_sync(emu):
                                                                 "authenticationType": "SystemAssigned"}},
                                              "identity": {"type": "SystemAssigned"}}, DPS_API)
     scope = dps["properties"]["idScope"]
-    assert provisioning_services.find_dps_by_id_scope(emu, scope.lower())["id"] == dps["id"]
-    assert provisioning_services.find_dps_by_host(emu, "mydps.azure-devices-provisioning.localhost")["id"] == dps["id"]
-    assert list(provisioning_services.dps_policy_keys(emu, dps)) == ["provisioningserviceowner"]
-    [(linked_hub, entry)] = provisioning_services.linked_hub_docs(emu, dps)
+    assert emu.dps.by_id_scope(scope.lower())["id"] == dps["id"]
+    assert emu.dps.by_host("mydps.azure-devices-provisioning.localhost")["id"] == dps["id"]
+    assert list(emu.dps.policy_keys(dps)) == ["provisioningserviceowner"]
+    [(linked_hub, entry)] = emu.dps.linked_hubs(dps)
     assert linked_hub["id"] == hub["id"] and entry["connectionString"] == conn  # the stored entry has the key
-    assert provisioning_services.dps_namespace_id(dps) == namespace["id"]
-    assert provisioning_services.dps_connection_string(emu, dps).startswith(
+    assert emu.dps.namespace_id(dps) == namespace["id"]
+    assert emu.dps.connection_string(dps).startswith(
         "HostName=mydps.azure-devices-provisioning.localhost;SharedAccessKeyName=provisioningserviceowner;")
     assert iothubs.hub_name_availability(ctx, {"name": "myhub"})["reason"] == "AlreadyExists"
     assert iothubs.hub_name_availability(ctx, {"name": "free-name"})["nameAvailable"] is True

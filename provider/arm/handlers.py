@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import fnmatch
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from provider.arm import api_versions, groups
@@ -148,6 +148,41 @@ def resource_location(ctx: RequestContext, rid: ResourceId) -> str:
     return ctx.emu.config.location
 
 
+# ---- the one write path ---------------------------------------------------------------------------
+def _store(ctx: RequestContext, rtype: ResourceType, rid: ResourceId, doc: dict[str, Any],
+           existing: dict[str, Any] | None, *, pending: bool) -> None:
+    """stamp -> store -> after_write, after the type's `prepare` has run (the caller's transaction)."""
+    doc.setdefault("properties", {})["provisioningState"] = "Accepted" if pending else "Succeeded"
+    doc["systemData"] = system_data(ctx, existing)
+    doc["etag"] = new_etag()
+    ctx.emu.repo.put(rid, doc)
+    rtype.after_write(ctx, doc, existing)
+
+
+def write_internal(ctx: RequestContext, rtype: ResourceType, rid: ResourceId, body: dict[str, Any]) -> dict[str, Any]:
+    """A write made by the emulator itself (a device DPS provisions, a certificate the Device
+    Registry sync pushes, a hub's default consumer group): the same prepare -> stamp -> store ->
+    after_write as a REST PUT, in the caller's transaction, without the request-level checks (the
+    writer is trusted, the body is not a client's). Returns the stored document."""
+    inner = replace(ctx, rid=rid)
+    with ctx.emu.store.transaction():
+        existing = ctx.emu.repo.get(rid.key)
+        doc: dict[str, Any] = {"id": rid.id, "name": rid.name, "type": rtype.full_type, **copy.deepcopy(body)}
+        doc.setdefault("properties", {})
+        rtype.prepare(inner, doc, existing)
+        _store(inner, rtype, rid, doc, existing, pending=False)
+        return ctx.emu.repo.get(rid.key) or doc
+
+
+def delete_internal(ctx: RequestContext, rtype: ResourceType, doc: dict[str, Any]) -> None:
+    """The emulator's own delete of a resource (sync replacing a certificate, a template in Complete
+    mode): the type's guard, the reference check and the clean-up hooks, as a REST DELETE runs them."""
+    with ctx.emu.store.transaction():
+        rtype.before_delete(ctx, doc)
+        refuse_if_referenced(ctx, doc)
+        delete_now(ctx, doc)
+
+
 # ---- operations ---------------------------------------------------------------------------------
 def put_resource(ctx: RequestContext, rtype: ResourceType, body: Any, if_match: str | None = None,
                  if_none_match: str | None = None) -> ArmResponse:
@@ -191,12 +226,7 @@ def put_resource(ctx: RequestContext, rtype: ResourceType, body: Any, if_match: 
                 doc[name] = data[name]
         doc["properties"] = dict(data.get("properties") or {})
         rtype.prepare(ctx, doc, existing)
-        pending = rtype.lro.put and not immediate(ctx)
-        doc["properties"]["provisioningState"] = "Accepted" if pending else "Succeeded"
-        doc["systemData"] = system_data(ctx, existing)
-        doc["etag"] = new_etag()
-        emu.repo.put(rid, doc)
-        rtype.after_write(ctx, doc, existing)
+        _store(ctx, rtype, rid, doc, existing, pending=rtype.lro.put and not immediate(ctx))
         headers: dict[str, str] = {}
         if rtype.lro.put:
             op = start_operation(ctx, rtype, rid, "put", doc.get("location") or resource_location(ctx, rid), "Accepted")
@@ -230,11 +260,7 @@ def patch_resource(ctx: RequestContext, rtype: ResourceType, body: Any, if_match
             merged["properties"] = merge_patch(merged.get("properties") or {}, data["properties"])
         rtype.prepare_patch(ctx, merged, data)
         pending = rtype.lro.patch and not immediate(ctx)
-        merged.setdefault("properties", {})["provisioningState"] = "Accepted" if pending else "Succeeded"
-        merged["systemData"] = system_data(ctx, existing)
-        merged["etag"] = new_etag()
-        emu.repo.put(rid, merged)
-        rtype.after_write(ctx, merged, existing)
+        _store(ctx, rtype, rid, merged, existing, pending=pending)
         stored = emu.repo.get(rid.key) or merged
         if pending:
             op = start_operation(ctx, rtype, rid, "patch", resource_location(ctx, rid), "Accepted")

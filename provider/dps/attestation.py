@@ -139,7 +139,7 @@ def enrolled_certificates(attestation: dict[str, Any], section: str) -> list[x50
 
 def ca_reference_certificate(emu, dps_doc: dict[str, Any], name: str) -> x509.Certificate | None:  # noqa: ANN001
     """A DPS CA certificate (`provisioningServices/certificates/{name}`) named by `caReferences`."""
-    doc = emu.repo.get(f"{dps_doc['id']}/certificates/{name}".lower())
+    doc = emu.dps.certificate(dps_doc, name)
     text = ((doc or {}).get("properties") or {}).get("certificate")
     if not text:
         return None

@@ -39,7 +39,7 @@ from typing import Any
 
 from provider.common import DEVICE_ID, REGISTRATION_ID, data_plane_etag, new_access_key
 from provider.dps import errors, records
-from provider.dps.attestation import certificate_info, load_certificate
+from provider.dps.attestation import ca_reference_certificate, certificate_info, load_certificate
 from provider.dps.errors import DpsError, timestamp
 
 SERVICE_API_VERSIONS = ("2021-10-01", "2025-07-01-preview", "2026-11-01")
@@ -110,10 +110,7 @@ def check_registration_id(value: Any, where: str = "registrationId") -> str:
 
 
 def linked_hosts(emu, dps_doc: dict[str, Any]) -> set[str]:  # noqa: ANN001
-    from provider.resources import provisioning_services
-
-    return {str((hub.get("properties") or {}).get("hostName") or "").lower()
-            for hub, _ in provisioning_services.linked_hub_docs(emu, dps_doc)}
+    return emu.dps.linked_hub_hosts(dps_doc)
 
 
 # ---- attestation ----------------------------------------------------------------------------------------
@@ -209,8 +206,6 @@ def normalise_attestation(emu, dps_doc: dict[str, Any], kind: str, value: Any,  
 
 
 def _ca_references(emu, dps_doc: dict[str, Any], references: dict[str, Any]) -> dict[str, str]:  # noqa: ANN001
-    from provider.dps.attestation import ca_reference_certificate
-
     out = {}
     for slot in ("primary", "secondary"):
         name = _string(references.get(slot), f"attestation.x509.caReferences.{slot}")
@@ -227,10 +222,8 @@ def _ca_references(emu, dps_doc: dict[str, Any], references: dict[str, Any]) -> 
 
 # ---- the ADR link ----------------------------------------------------------------------------------------
 def _linked_namespace(emu, dps_doc: dict[str, Any]) -> dict[str, Any]:  # noqa: ANN001
-    from provider.resources import provisioning_services
-
-    namespace_id = provisioning_services.dps_namespace_id(dps_doc)
-    namespace = emu.repo.get(namespace_id.lower()) if namespace_id else None
+    namespace_id = emu.dps.namespace_id(dps_doc)
+    namespace = emu.adr.namespace(namespace_id) if namespace_id else None
     if namespace is None:
         raise DpsError(errors.NAMESPACE_NOT_LINKED,
                        "This provisioning service is not linked to an Azure Device Registry namespace "
@@ -240,8 +233,7 @@ def _linked_namespace(emu, dps_doc: dict[str, Any]) -> dict[str, Any]:  # noqa: 
 
 
 def _policy_id(emu, namespace: dict[str, Any], policy_name: str) -> str:  # noqa: ANN001
-    policy_id = f"{namespace['id']}/credentials/default/policies/{policy_name}"
-    doc = emu.repo.get(policy_id.lower())
+    doc = emu.adr.policy(namespace["id"], policy_name)
     if doc is None:
         raise DpsError(errors.POLICY_NOT_FOUND,
                        f"The certificate policy '{policy_name}' does not exist in the namespace "

@@ -43,10 +43,14 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from provider.adr import ids
+from provider.arm.context import RequestContext
 from provider.common import data_plane_etag
 from provider.dps import allocation, attestation, errors, records
 from provider.dps.enrollments import check_registration_id
 from provider.dps.errors import DpsError, timestamp
+from provider.hub import registry
+from provider.pki.errors import PkiError
 
 __all__ = ["DEVICE_API_VERSIONS", "DeviceEvidence", "DpsError", "operation_status", "register", "status_lookup"]
 
@@ -81,9 +85,7 @@ def check_api_version(emu, api_version: str | None) -> str:  # noqa: ANN001
 
 
 def find_dps(emu, id_scope: str) -> dict[str, Any]:  # noqa: ANN001
-    from provider.resources import provisioning_services
-
-    dps = provisioning_services.find_dps_by_id_scope(emu, id_scope) if id_scope else None
+    dps = emu.dps.by_id_scope(id_scope) if id_scope else None
     if dps is None:
         raise DpsError(errors.DPS_NOT_FOUND, f"No provisioning service has the id scope '{id_scope[:64]}'.")
     return dps
@@ -163,14 +165,11 @@ def register(emu, id_scope: str, registration_id: str, body: Any, evidence: Devi
 def _assign(emu, dps: dict[str, Any], registration_id: str, attested: attestation.Attested,  # noqa: ANN001
             csr: str | None, api_version: str) -> str:
     """Everything a registration writes (inside the caller's transaction); returns the operation id."""
-    from provider.hub import registry
-    from provider.resources import provisioning_services
-
     store, dps_key = emu.store, dps["id"].lower()
     enrollment = attested.enrollment
     policy_id = enrollment.get("_policyId")
     previous = records.get_registration(store, dps_key, registration_id)
-    linked = provisioning_services.linked_hub_docs(emu, dps)
+    linked = emu.dps.linked_hubs(dps)
     hub = allocation.allocate(dps, linked, enrollment, registration_id, (previous or {}).get("assignedHub"))
     host = allocation.hub_host(hub)
     device_id = _device_id(registration_id, attested, previous)
@@ -221,35 +220,27 @@ def _device_id(registration_id: str, attested: attestation.Attested, previous: d
 
 def _adr_device(emu, dps: dict[str, Any], policy_id: str, device_id: str, api_version: str) -> dict[str, Any]:  # noqa: ANN001
     """Create or update the ADR device (policy reference); refuse a disabled one."""
-    from provider.arm.context import RequestContext
-    from provider.resources.credentials import namespace_id_of
-    from provider.resources.namespace_devices import get_device, upsert_from_provisioning
-
-    namespace_id = namespace_id_of(policy_id)
-    existing = get_device(emu, namespace_id, device_id)
+    namespace_id = ids.namespace_of(policy_id)
+    existing = emu.adr.device(namespace_id, device_id)
     if existing is not None and not (existing.get("properties") or {}).get("enabled", True):
         raise DpsError(errors.ADR_DEVICE_DISABLED,
                        f"The Azure Device Registry device '{device_id}' is disabled (revoked with disable, or "
                        "disabled by an operator); enable it before registering again.")
-    if emu.repo.get(policy_id.lower()) is None:
+    if emu.adr.policy_by_id(policy_id) is None:
         raise DpsError(errors.POLICY_NOT_FOUND,
                        f"The enrollment's certificate policy '{policy_id.rsplit('/', 1)[-1]}' no longer exists.")
-    namespace = emu.repo.get(namespace_id.lower()) or {}
+    namespace = emu.adr.namespace(namespace_id) or {}
     ctx = RequestContext(emu, None, ADR_CONTEXT_API_VERSION, "", caller=f"dps:{dps.get('name', '')}",
                          caller_type="Application")
-    return upsert_from_provisioning(ctx, namespace_id, device_id, policy_id,
+    return emu.adr.provision_device(ctx, namespace_id, device_id, policy_id,
                                     namespace.get("location") or dps.get("location") or emu.config.location)
 
 
 def _issue(emu, policy_id: str | None, csr: str, device_id: str, adr_device: dict[str, Any] | None):  # noqa: ANN001, ANN202
-    from provider.pki import PkiError
-
     assert policy_id and adr_device is not None
-    policy = emu.repo.get(policy_id.lower()) or {}
-    days = (((policy.get("properties") or {}).get("certificate") or {}).get("leafCertificateConfiguration") or {}) \
-        .get("validityPeriodInDays") or 30
+    days = emu.adr.leaf_validity_days(emu.adr.policy_by_id(policy_id) or {})
     try:
-        return emu.pki.issue_leaf(policy_id.lower(), csr, device_id, int(days), adr_device["_revocationId"])
+        return emu.pki.issue_leaf(emu.adr.signing_owner(policy_id), csr, device_id, days, adr_device["_revocationId"])
     except PkiError as exc:
         raise errors.from_pki_error(exc) from None
 
@@ -270,8 +261,6 @@ def _issuance_record(issued, policy_id: str, now: str) -> dict[str, Any]:  # noq
 def _reassign(emu, linked: list[tuple[dict, dict]], previous: dict[str, Any] | None, host: str,  # noqa: ANN001
               device_id: str, enrollment: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
     """(substatus, twin to seed the new hub's device with) — and remove the device from a previous hub."""
-    from provider.hub import registry
-
     old_host = str((previous or {}).get("assignedHub") or "").lower()
     if not old_host or old_host == host:
         return "initialAssignment", None

@@ -28,13 +28,17 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
+from provider.data_plane_errors import add_error_format
 from provider.dps import errors, records
 from provider.dps.errors import DpsError
 from provider.dps.sas import SasError, parse_sas, verify_sas
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from provider.dps import enrollments as enrollments_module
     from provider.dps import registration as registration_module
+    from provider.state import Emulator
 
 
 def _enrollments() -> enrollments_module:
@@ -45,7 +49,7 @@ def _enrollments() -> enrollments_module:
 
 
 def _registration() -> registration_module:
-    from provider.dps import registration
+    from provider.dps import registration  # lazy, as `_enrollments`
 
     return registration
 
@@ -178,8 +182,6 @@ def _host_name(value: str) -> str:
 
 def _service_dps(right: str) -> dict[str, Any]:
     """The DPS the request is for, after checking its SAS token and the policy's rights."""
-    from provider.resources import provisioning_services
-
     emu = _emu()
     version = _api_version()
     if not version:
@@ -189,7 +191,7 @@ def _service_dps(right: str) -> dict[str, Any]:
                        f"The api-version '{version[:40]}' is not supported by the service API; supported: "
                        f"{', '.join(_enrollments().SERVICE_API_VERSIONS)}.")
     token = request.headers.get("Authorization")
-    dps = provisioning_services.find_dps_by_host(emu, _host_name(request.host))
+    dps = emu.dps.by_host(_host_name(request.host))
     if not token:
         raise DpsError(errors.UNAUTHORIZED, "Unauthorized: the service API needs an Authorization header with a "
                                             "SharedAccessSignature signed by a shared access policy of the DPS.")
@@ -199,12 +201,12 @@ def _service_dps(right: str) -> dict[str, Any]:
         raise DpsError(errors.UNAUTHORIZED, f"Unauthorized: {exc.message}.") from None
     if dps is None:
         sr_host = _host_name(re.sub(r"^[a-z]+://", "", parsed.resource.lower()).split("/", 1)[0])
-        dps = provisioning_services.find_dps_by_host(emu, sr_host)
+        dps = emu.dps.by_host(sr_host)
         if dps is None:
             raise DpsError(errors.DPS_NOT_FOUND,
                            f"No provisioning service has the host name '{sr_host[:100]}' (from the token's sr) or "
                            f"'{_host_name(request.host)[:100]}' (from the Host header).")
-    policies = provisioning_services.dps_policy_keys(emu, dps)
+    policies = emu.dps.policy_keys(dps)
     keys = {name: [p.get("primaryKey"), p.get("secondaryKey")] for name, p in policies.items()}
     host = (dps.get("properties") or {}).get("serviceOperationsHostName") or ""
     try:
@@ -300,14 +302,14 @@ def registration_state_query(group_id: str) -> Response:
 
 
 # ---- wiring --------------------------------------------------------------------------------------------------------
-def trust_source(emu):  # noqa: ANN001, ANN201
+def trust_source(emu: Emulator) -> Callable[[], list[str]]:
     """PEMs a device's TLS chain may end at: enrolled certificates (read only when the store changed,
     see `provider.tls.ServerTls`)."""
 
     def source() -> list[str]:
         from cryptography.hazmat.primitives.serialization import Encoding
 
-        from provider.dps.attestation import load_certificate
+        from provider.dps.attestation import load_certificate  # lazy: `cryptography` loads on first use
 
         pems = []
         for body in records.all_enrollment_bodies(emu.store):
@@ -328,18 +330,8 @@ def trust_source(emu):  # noqa: ANN001, ANN201
     return source
 
 
-def _on_resource_deleted(ctx, doc: dict[str, Any]) -> None:  # noqa: ANN001
-    if doc.get("type", "").lower() == "microsoft.devices/provisioningservices":
-        records.delete_dps(ctx.emu.store, doc["id"].lower())
-
-
-def register(app: Flask, emu) -> None:  # noqa: ANN001
-    """Called by `provider.app.create_app`: routes, error format, TLS trust, cleanup hooks."""
-    from provider.app import register_data_plane_error_handler
-    from provider.arm.handlers import DELETE_LISTENERS
-
+def register(app: Flask, emu: Emulator) -> None:
+    """Called by `provider.app.create_app`: routes, error format, TLS trust."""
     app.register_blueprint(bp)
-    register_data_plane_error_handler(is_dps_path, _flask_error)
-    emu.extensions.setdefault("trust_sources", []).append(trust_source(emu))
-    if _on_resource_deleted not in DELETE_LISTENERS:
-        DELETE_LISTENERS.append(_on_resource_deleted)
+    add_error_format(app, is_dps_path, _flask_error)
+    emu.hooks.trust_sources.append(trust_source(emu))

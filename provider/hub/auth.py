@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from provider.dps.sas import SasError, parse_sas, verify_sas
 from provider.hub import registry
 from provider.hub.registry import HubError
+from provider.pki.errors import PkiError
 
 if TYPE_CHECKING:  # `cryptography` loads with the first device connection, not at start-up
     from cryptography import x509
@@ -53,12 +54,6 @@ class DeviceAuth:
 
 
 # ---- helpers ------------------------------------------------------------------------------------------
-def _hubs():
-    from provider.resources import iothub_children, iothubs
-
-    return iothubs, iothub_children
-
-
 def pem_to_der(pem: str) -> bytes:
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding
@@ -67,9 +62,8 @@ def pem_to_der(pem: str) -> bytes:
 
 
 def trusted_ders(emu: Any, hub_doc: dict[str, Any]) -> list[bytes]:
-    _, children = _hubs()
     out = []
-    for pem in children.hub_trusted_certificates(emu, hub_doc):
+    for pem in emu.hub.trusted_certificates(hub_doc):
         try:
             out.append(pem_to_der(pem))
         except ValueError:
@@ -79,8 +73,7 @@ def trusted_ders(emu: Any, hub_doc: dict[str, Any]) -> list[bytes]:
 
 def trust_fingerprint(emu: Any, hub_doc: dict[str, Any]) -> str:
     """Identifies the hub's trusted set; a change means live X.509 connections must be re-checked."""
-    _, children = _hubs()
-    return hashlib.sha256("".join(sorted(children.hub_trusted_certificates(emu, hub_doc))).encode()).hexdigest()
+    return hashlib.sha256("".join(sorted(emu.hub.trusted_certificates(hub_doc))).encode()).hexdigest()
 
 
 def _thumbprints(der: bytes) -> set[str]:
@@ -88,13 +81,10 @@ def _thumbprints(der: bytes) -> set[str]:
 
 
 def _adr_device(emu: Any, hub_doc: dict[str, Any], device_id: str) -> dict[str, Any] | None:
-    from provider.resources.namespace_devices import get_device
-
-    iothubs, _ = _hubs()
-    namespace_id = iothubs.linked_namespace_id(hub_doc)
+    namespace_id = emu.hub.linked_namespace_id(hub_doc)
     if not namespace_id:
         return None
-    return get_device(emu, namespace_id, device_id)
+    return emu.adr.device(namespace_id, device_id)
 
 
 def adr_device_for(emu: Any, hub_doc: dict[str, Any], device_id: str) -> dict[str, Any] | None:
@@ -154,7 +144,7 @@ def _leaf(chain_der: list[bytes]) -> x509.Certificate:
 
 def _authenticate_ca(emu: Any, hub_doc: dict[str, Any], device: dict[str, Any],
                      chain_der: list[bytes]) -> DeviceAuth:
-    from provider.pki import Pki, PkiError
+    from provider.pki import Pki  # lazy: the signing core (and `cryptography`) loads with the first device
 
     device_id = device["deviceId"]
     revocation_id = Pki.revocation_id_of(chain_der[0])
@@ -210,8 +200,7 @@ def authorize_service(emu: Any, hub_doc: dict[str, Any], authorization: str | No
     """Check a service SAS token against the hub's policies; return the policy name or raise HubError 401."""
     if not authorization:
         raise HubError(401, "IotHubUnauthorizedAccess", "Unauthorized: no Authorization header.")
-    iothubs, _ = _hubs()
-    policies = iothubs.hub_policy_keys(emu, hub_doc)
+    policies = emu.hub.policy_keys(hub_doc)
     keys = {name: [v for v in (p.get("primaryKey"), p.get("secondaryKey")) if v] for name, p in policies.items()}
     try:
         parsed = parse_sas(authorization)

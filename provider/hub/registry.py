@@ -303,18 +303,3 @@ def device_twin_for_device(store: Store, hub_doc: dict[str, Any], device_id: str
     twin = get_twin_state(store, hub_doc, device_id)
     return {"desired": {**twin["desired"], "$version": twin["desiredVersion"]},
             "reported": {**twin["reported"], "$version": twin["reportedVersion"]}}
-
-
-def _on_resource_deleted(ctx, doc: dict[str, Any]) -> None:
-    if doc.get("type", "").lower() == "microsoft.devices/iothubs":
-        delete_hub(ctx.emu.store, doc["id"])
-
-
-def _register_delete_listener() -> None:
-    from provider.arm.handlers import DELETE_LISTENERS
-
-    if _on_resource_deleted not in DELETE_LISTENERS:
-        DELETE_LISTENERS.append(_on_resource_deleted)
-
-
-_register_delete_listener()

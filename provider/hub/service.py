@@ -1,4 +1,4 @@
-"""The IoT Hub service API over HTTPS, the emulator's hub inspection endpoints, and MQTT start-up.
+"""The IoT Hub service API over HTTPS and the emulator's hub inspection endpoints.
 
 Service API (api-version 2021-04-12 or newer): `/devices[/{id}]`, `/twins/{id}` and
 `/twins/{id}/methods`, authorised with a hub policy SAS token
@@ -10,9 +10,7 @@ clients that call `https://127.0.0.1:port` work. Errors use IoT Hub's body
 Emulator-only endpoints (no auth, like the rest of `/_emulator`):
 * `GET|DELETE /_emulator/hubs/{hubName}/devices/{deviceId}/messages[?last=N]`: telemetry count and
   the last messages of a device (DELETE clears them);
-* `GET /_emulator/hubs/{hubName}/connections`: live MQTT connections of a hub;
-* `GET|POST /_emulator/clock`: read, set (`{"offsetSeconds": s}`) or move (`{"advanceSeconds": s}`)
-  the emulator clock used for certificate and token validity (then live connections are re-checked).
+* `GET /_emulator/hubs/{hubName}/connections`: live MQTT connections of a hub.
 """
 
 from __future__ import annotations
@@ -20,16 +18,18 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app, request
 
-from provider.common import utc_z
+from provider.adr import ids
+from provider.data_plane_errors import add_error_format
 from provider.hub import auth as hub_auth
 from provider.hub import registry
 from provider.hub.registry import HubError
-from provider.hub.telemetry import telemetry_of
-from provider.server import ListenError
+
+if TYPE_CHECKING:
+    from provider.state import Emulator
 
 log = logging.getLogger("adr_emulator")
 
@@ -40,10 +40,6 @@ SERVICE_PREFIXES = ("/devices", "/twins")
 
 def _emu() -> Any:
     return current_app.config["EMULATOR"]
-
-
-def _mqtt(emu: Any) -> Any:
-    return emu.extensions.get("mqtt_server")
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -63,12 +59,10 @@ def _is_service_path(path: str) -> bool:
 
 # ---- request plumbing -----------------------------------------------------------------------------------
 def _hub_for_request(emu: Any) -> dict[str, Any]:
-    from provider.resources.iothubs import find_hub_by_host
-
-    hub = find_hub_by_host(emu, request.host) if request.host else None
+    hub = emu.hub.by_host(request.host) if request.host else None
     sr_host = hub_auth.sas_resource_host(request.headers.get("Authorization"))
     if hub is None and sr_host:
-        hub = find_hub_by_host(emu, sr_host)
+        hub = emu.hub.by_host(sr_host)
     if hub is None:
         if sr_host is None:  # nothing names a hub: an authentication problem, as IoT Hub reports it
             raise HubError(401, "IotHubUnauthorizedAccess",
@@ -153,7 +147,7 @@ def put_device(device_id: str) -> Response:
 def delete_device(device_id: str) -> Response:
     emu, hub = _authorized("RegistryWrite")
     registry.delete_device(emu.store, hub, device_id, _if_match())
-    server = _mqtt(emu)
+    server = emu.hub.mqtt_server
     if server is not None:
         server.drop_devices(hub["id"], device_id, "the device was deleted", wait=5.0)
     return Response(status=204)
@@ -161,7 +155,7 @@ def delete_device(device_id: str) -> Response:
 
 def _recheck(emu: Any, hub: dict[str, Any], device_id: str) -> None:
     """A changed identity (disabled, new keys or thumbprints) applies to live connections at once."""
-    server = _mqtt(emu)
+    server = emu.hub.mqtt_server
     if server is not None:
         server.recheck_devices(hub["id"], device_id, wait=5.0)
 
@@ -185,7 +179,7 @@ def patch_twin(device_id: str) -> Response:
             raise HubError(412, "PreconditionFailed", "The ETag does not match the twin's current ETag.")
     delta = registry.patch_twin(emu.store, hub, device_id, patch)
     desired = (patch.get("properties") or {}).get("desired") if isinstance(patch, dict) else None
-    server = _mqtt(emu)
+    server = emu.hub.mqtt_server
     if desired is not None and server is not None:
         topic = f"$iothub/twin/PATCH/properties/desired/?$version={delta['$version']}"
         server.push(hub["id"], device_id, topic, json.dumps(delta).encode())
@@ -206,7 +200,7 @@ def invoke_method(device_id: str) -> Response:
         timeout = max(5, min(int(body.get("responseTimeoutInSeconds") or 30), 300))
     except (TypeError, ValueError):
         raise HubError(400, "ArgumentInvalid", "responseTimeoutInSeconds must be an integer.") from None
-    server = _mqtt(emu)
+    server = emu.hub.mqtt_server
     rid = uuid.uuid4().hex
     hub_id = hub["id"].lower()
     real_id = registry.get_device(emu.store, hub, device_id)["deviceId"]
@@ -232,9 +226,7 @@ def invoke_method(device_id: str) -> Response:
 
 # ---- emulator-only inspection ----------------------------------------------------------------------------
 def _hub_by_name(emu: Any, hub_name: str) -> dict[str, Any]:
-    from provider.resources.iothubs import find_hub_by_name
-
-    hub = find_hub_by_name(emu, hub_name)
+    hub = emu.hub.by_name(hub_name)
     if hub is None:
         raise HubError(404, "IotHubNotFound", f"No IoT hub named '{hub_name}'.")
     return hub
@@ -244,7 +236,7 @@ def _hub_by_name(emu: Any, hub_name: str) -> dict[str, Any]:
 def device_messages(hub_name: str, device_id: str) -> Response:
     emu = _emu()
     hub = _hub_by_name(emu, hub_name)
-    telemetry = telemetry_of(emu)
+    telemetry = emu.hub.telemetry
     if request.method == "DELETE":
         telemetry.clear(hub["name"], device_id)
         return Response(status=204)
@@ -259,118 +251,34 @@ def device_messages(hub_name: str, device_id: str) -> Response:
 def hub_connections(hub_name: str) -> Response:
     emu = _emu()
     hub = _hub_by_name(emu, hub_name)
-    server = _mqtt(emu)
+    server = emu.hub.mqtt_server
     return _json({"hub": hub["name"], "connections": server.connections(hub["id"]) if server else []})
 
 
-@bp.route("/_emulator/clock", methods=["GET", "POST"])
-def clock() -> Response:
-    emu = _emu()
-    if request.method == "POST":
-        body = _body()
-        if not isinstance(body, dict):
-            raise HubError(400, "ArgumentInvalid", "Send {\"offsetSeconds\": s} or {\"advanceSeconds\": s}.")
-        try:
-            if "offsetSeconds" in body:
-                emu.clock_offset_seconds = float(body["offsetSeconds"])
-            elif "advanceSeconds" in body:
-                emu.clock_offset_seconds += float(body["advanceSeconds"])
-            else:
-                raise ValueError
-        except (TypeError, ValueError):
-            raise HubError(400, "ArgumentInvalid", "Send {\"offsetSeconds\": s} or {\"advanceSeconds\": s}.") \
-                from None
-        server = _mqtt(emu)
-        if server is not None:
-            server.recheck_devices(wait=10.0)
-    return _json({"now": utc_z(emu.now()), "offsetSeconds": emu.clock_offset_seconds})
-
-
 # ---- wiring --------------------------------------------------------------------------------------------------
-def _trusted_pems(emu: Any) -> list[str]:
-    """TLS trust source: every hub's synced ADR issuing CAs and verified uploaded CAs."""
-    from provider.resources import iothub_children, iothubs
-
-    pems: list[str] = []
-    for hub in iothubs.all_hubs(emu):
-        pems.extend(iothub_children.hub_trusted_certificates(emu, hub))
-    return pems
-
-
-def _on_device_revoked(emu: Any, adr_doc: dict[str, Any]) -> None:
+def _on_device_revoked(emu: Emulator, adr_doc: dict[str, Any]) -> None:
     """ADR revoked or disabled a device: once that commits, re-check its connections on linked hubs."""
-    from provider.resources.credentials import namespace_id_of
-    from provider.resources.iothubs import linked_hubs
-
     def recheck() -> None:
-        server = _mqtt(emu)
-        if server is None:
-            return
-        for hub in linked_hubs(emu, namespace_id_of(adr_doc["id"])):
-            server.recheck_devices(hub["id"], adr_doc["name"])
+        for hub in emu.hub.linked_to(ids.namespace_of(adr_doc["id"])):
+            emu.hub.recheck_connections(hub["id"], adr_doc["name"])
 
     emu.store.after_commit(recheck)
 
 
-def _on_hub_certificates_changed(emu: Any, hub_doc: dict[str, Any]) -> None:
-    """Optional hook for the ADR sync; the listener's fingerprint sweep catches changes without it."""
-    def recheck() -> None:
-        server = _mqtt(emu)
-        if server is not None:
-            server.recheck_devices(hub_doc["id"])
-
-    emu.store.after_commit(recheck)
+def _on_hub_trust_changed(emu: Emulator, hub_doc: dict[str, Any]) -> None:
+    """The hub's CAs changed: re-check its live X.509 connections once that commits (the listener's
+    fingerprint sweep would catch it within a second anyway)."""
+    emu.store.after_commit(lambda: emu.hub.recheck_connections(hub_doc["id"]))
 
 
-def _bind_mqtt(server: Any, host: str, port: int, flag: str, websocket: bool) -> int:
-    try:
-        return server.bind(host, port, websocket=websocket)
-    except OSError as exc:
-        raise ListenError(flag, host, port, exc) from None
-
-
-def _start_mqtt(emu: Any, servers: Any, tls: Any) -> None:
-    """`run.py` listener hook: bind the MQTT (and WebSocket) ports now, serve once servers start."""
-    config = emu.config
-    if config.mqtt_port < 0 and config.mqtt_ws_port < 0:
-        return
-    if tls is None:
-        log.warning("MQTT needs TLS, which is disabled (--https-port -1); MQTT is not served")
-        return
-    from provider.mqtt.server import MqttServer
-
-    server = MqttServer(emu, tls)
-    if config.mqtt_port >= 0:
-        port = _bind_mqtt(server, config.host, config.mqtt_port, "--mqtt-port", websocket=False)
-        emu.listeners["mqtt"] = f"mqtts://{config.public_host}:{port}"
-    if config.mqtt_ws_port >= 0:
-        ws_port = _bind_mqtt(server, config.host, config.mqtt_ws_port, "--mqtt-ws-port", websocket=True)
-        emu.listeners["mqtt-ws"] = f"wss://{config.public_host}:{ws_port}/$iothub/websocket"
-    emu.extensions["mqtt_server"] = server
-    servers.add_service(server.serve_forever, server.stop, "mqtt")
-
-
-def _reset(emu: Any) -> None:
-    telemetry_of(emu).clear()
-    emu.clock_offset_seconds = 0.0
-    server = _mqtt(emu)
-    if server is not None:
-        server.drop_all("the emulator was reset", wait=5.0)
-
-
-def register(app: Any, emu: Any) -> None:
-    """Called by `create_app`: routes, error format, TLS trust, MQTT listener and change hooks."""
-    from provider.app import register_data_plane_error_handler
-
+def register(app: Flask, emu: Emulator) -> None:
+    """Called by `create_app`: routes, error format, TLS trust and change hooks."""
     app.register_blueprint(bp)
 
     def flask_error(status: int, code: str, message: str) -> Response:
         return _error(HubError(status, code, message))
 
-    register_data_plane_error_handler(_is_service_path, flask_error)
-    ext = emu.extensions
-    ext.setdefault("trust_sources", []).append(lambda: _trusted_pems(emu))
-    ext.setdefault("listeners", []).append(_start_mqtt)
-    ext.setdefault("device_revoked", []).append(lambda doc: _on_device_revoked(emu, doc))
-    ext.setdefault("hub_certificates_changed", []).append(lambda hub: _on_hub_certificates_changed(emu, hub))
-    ext.setdefault("reset_hooks", []).append(lambda: _reset(emu))
+    add_error_format(app, _is_service_path, flask_error)
+    emu.hooks.trust_sources.append(emu.hub.all_trusted_certificates)
+    emu.hooks.on_device_revoked.append(lambda doc: _on_device_revoked(emu, doc))
+    emu.hooks.on_hub_trust_changed.append(lambda hub: _on_hub_trust_changed(emu, hub))

@@ -79,11 +79,3 @@ class Telemetry:
                 return
             for key in [k for k in self._logs if k[0] == hub_name.lower() and device_id in (None, k[1])]:
                 del self._logs[key]
-
-
-def telemetry_of(emu: Any) -> Telemetry:
-    """The process's telemetry log (created on first use)."""
-    store = emu.extensions.get("hub_telemetry")
-    if store is None:
-        store = emu.extensions.setdefault("hub_telemetry", Telemetry())
-    return store

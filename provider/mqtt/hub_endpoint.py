@@ -17,9 +17,9 @@ from provider.common import utc_z
 from provider.hub import auth as hub_auth
 from provider.hub import registry
 from provider.hub.registry import HubError
-from provider.hub.telemetry import telemetry_of
 from provider.mqtt import codec, topics
 from provider.mqtt.session import DeviceEndpoint, Refused
+from provider.pki.errors import PkiError
 
 if TYPE_CHECKING:
     from provider.mqtt.server import MqttServer
@@ -70,9 +70,7 @@ class HubDevice(DeviceEndpoint):
         self.key = ("hub", self.auth.hub_id, self.auth.device_id)
 
     def _authenticate(self) -> tuple[dict[str, Any], hub_auth.DeviceAuth]:
-        from provider.resources.iothubs import find_hub_by_host
-
-        hub = find_hub_by_host(self.emu, self.user.host)
+        hub = self.emu.hub.by_host(self.user.host)
         if hub is None:
             raise hub_auth.AuthRefused(f"no IoT hub has the host name '{self.user.host}'")
         return hub, hub_auth.authenticate_device(self.emu, hub, self.user.device_id, sas_token=self.password,
@@ -120,7 +118,7 @@ class HubDevice(DeviceEndpoint):
     async def on_publish(self, kind: str, topic: str, payload: bytes) -> None:
         if kind == "telemetry":
             props = topics.telemetry_properties(self.user.device_id, topic) or {}
-            telemetry_of(self.emu).record(self.auth.hub_name, self.auth.device_id, props, payload, self.emu.now())
+            self.emu.hub.telemetry.record(self.auth.hub_name, self.auth.device_id, props, payload, self.emu.now())
             return
         _, bag = topics.split_topic(topic)
         rid = bag.get("$rid", "")
@@ -208,21 +206,18 @@ def _renewal_request(payload: bytes, device_id: str) -> dict[str, Any]:
 
 def issue_for_device(emu: Any, hub_doc: dict[str, Any], device_id: str, csr: str) -> list[str]:
     """Sign a renewal CSR with the ADR device's policy and current revocation id; base64 DER chain."""
-    from provider.pki import PkiError
-
     adr = hub_auth.adr_device_for(emu, hub_doc, device_id)
     if adr is None:
         raise RenewalError(400040, f"The hub's namespace has no ADR device '{device_id}'.")
     if not (adr.get("properties") or {}).get("enabled", True):
         raise RenewalError(400040, f"The ADR device '{device_id}' is disabled.")
     policy_id = ((adr.get("properties") or {}).get("policy") or {}).get("resourceId")
-    policy = emu.repo.get(policy_id.lower()) if policy_id else None
+    policy = emu.adr.policy_by_id(policy_id) if policy_id else None
     if policy is None:
         raise RenewalError(400040, f"The ADR device '{device_id}' has no certificate policy.")
-    days = (((policy.get("properties") or {}).get("certificate") or {}).get("leafCertificateConfiguration")
-            or {}).get("validityPeriodInDays") or 30
     try:
-        chain = emu.pki.issue_leaf(policy_id.lower(), csr, device_id, int(days), adr["_revocationId"])
+        chain = emu.pki.issue_leaf(emu.adr.signing_owner(policy["id"]), csr, device_id,
+                                   emu.adr.leaf_validity_days(policy), adr["_revocationId"])
     except PkiError as exc:
         raise RenewalError(400040, f"The CSR was refused ({exc.code}): {exc.message}") from None
     return chain.chain_b64()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from provider import api_versions
+from provider.adr import ids
 from provider.arm.context import RequestContext
 from provider.arm.errors import ArmError
 from provider.arm.ids import parse_resource_id
@@ -21,35 +22,9 @@ CREDENTIAL_API_VERSIONS = api_versions.DEVICE_REGISTRY_CREDENTIALS
 ROOT_VALIDITY_DAYS = 3650
 
 
-def namespace_id_of(resource_id: str) -> str:
-    """The namespace id that a credential, policy or device id lives under."""
-    lowered = resource_id.lower()
-    at = lowered.index("/namespaces/") + len("/namespaces/")
-    end = lowered.find("/", at)
-    return resource_id if end < 0 else resource_id[:end]
-
-
-def policy_docs(ctx: RequestContext, credential_key: str) -> list[dict[str, Any]]:
-    rows = ctx.repo.children(credential_key, "microsoft.deviceregistry/namespaces/credentials/policies")
-    return [doc for _, doc in rows]
-
-
 def synchronize(ctx: RequestContext, credential: dict[str, Any], _body: Any) -> tuple[int, Any]:
     """Write each policy's issuing CA to every hub linked to the namespace (one transaction)."""
-    from provider.resources import iothub_children, iothubs
-
-    pki = ctx.emu.pki
-    entries: list[tuple[str, str, str]] = []
-    for policy in policy_docs(ctx, credential["id"].lower()):
-        ca = pki.active_ca(policy["id"].lower())
-        if ca is not None and ca.certificate_pem:
-            entries.append((f"adr-{policy['name']}", ca.certificate_pem, policy["id"]))
-    hubs = iothubs.linked_hubs(ctx.emu, namespace_id_of(credential["id"]))
-    for hub in hubs:
-        iothub_children.set_synced_certificates(ctx, hub, entries)
-    changed = ctx.emu.extensions.get("hub_certificates_changed", [])
-    ctx.emu.store.after_commit(lambda: [hook(hub) for hub in hubs for hook in changed])  # re-check live devices
-    return 200, {"synchronizedHubs": [h["id"] for h in hubs], "certificates": [e[0] for e in entries]}
+    return 200, ctx.emu.adr.synchronize(ctx, ids.namespace_of(credential["id"]))
 
 
 @register
@@ -66,11 +41,11 @@ class Credentials(ResourceType):
     def after_write(self, ctx: RequestContext, doc: dict[str, Any], existing: dict[str, Any] | None) -> None:
         owner = doc["id"].lower()
         if ctx.emu.pki.active_ca(owner) is None:
-            namespace = parse_resource_id(namespace_id_of(doc["id"]))
+            namespace = parse_resource_id(ids.namespace_of(doc["id"]))
             ctx.emu.pki.create_root_ca(owner, f"{namespace.name} root CA", ROOT_VALIDITY_DAYS)
 
     def before_delete(self, ctx: RequestContext, doc: dict[str, Any]) -> None:
-        policies = policy_docs(ctx, doc["id"].lower())
+        policies = ctx.emu.adr.policies(ids.namespace_of(doc["id"]))
         if policies:
             names = ", ".join(p["name"] for p in policies)
             raise ArmError(409, "Conflict",

@@ -14,8 +14,9 @@ certificate stays the same and reset to false when it changes. Proof-of-possessi
 (`generateVerificationCode`/`verify`) is not emulated.
 
 `policyResourceId` is read-only: only the ADR credential sync sets it, through
-`set_synced_certificates`. A certificate written by the sync cannot be replaced by a user PUT
-(409 `CertificateManagedByDeviceRegistry`); the next sync rewrites the set.
+`HubBackend.set_synced_certificates` (`provider/hub/backend.py`). A certificate written by the
+sync cannot be replaced by a user PUT (409 `CertificateManagedByDeviceRegistry`); the next sync
+rewrites the set. Every change of a hub's certificates fires `hooks.on_hub_trust_changed`.
 """
 
 from __future__ import annotations
@@ -33,14 +34,10 @@ from marshmallow import fields, validate
 from provider.api_versions import since
 from provider.arm.context import RequestContext
 from provider.arm.errors import ArmError
-from provider.arm.ids import ResourceId, parse_resource_id
 from provider.arm.resource_type import LroSpec, NameRule, ResourceType, register
 from provider.arm.schemas import BaseSchema
-from provider.resources.iothubs import DEVICE_REGISTRY_VERSIONS, EVENTS_ENDPOINT, HUB_API_VERSIONS
-
-CONSUMER_GROUP_TYPE = "Microsoft.Devices/IotHubs/eventHubEndpoints/ConsumerGroups"
-CERTIFICATE_TYPE = "Microsoft.Devices/IotHubs/certificates"
-DEFAULT_CONSUMER_GROUP = "$Default"
+from provider.hub.backend import DEFAULT_CONSUMER_GROUP, EVENTS_ENDPOINT
+from provider.resources.iothubs import DEVICE_REGISTRY_VERSIONS, HUB_API_VERSIONS
 
 
 def _rfc1123(ctx: RequestContext) -> str:
@@ -101,20 +98,6 @@ class ConsumerGroups(ResourceType):
         if api_version and api_version not in DEVICE_REGISTRY_VERSIONS:
             props.pop("policyResourceId", None)  # the preview link field, shown only where the spec has it
         return doc
-
-
-def ensure_default_consumer_groups(ctx: RequestContext, hub_doc: dict[str, Any]) -> None:
-    """Store `$Default` under the `events` endpoint the first time the hub is written."""
-    from provider.arm.handlers import new_etag, system_data
-
-    rid = parse_resource_id(hub_doc["id"]).child("eventHubEndpoints", EVENTS_ENDPOINT).child(
-        "ConsumerGroups", DEFAULT_CONSUMER_GROUP)
-    if ctx.repo.exists(rid.key):
-        return
-    ctx.repo.put(rid, {"id": rid.id, "name": DEFAULT_CONSUMER_GROUP, "type": CONSUMER_GROUP_TYPE,
-                       "properties": {"name": DEFAULT_CONSUMER_GROUP, "created": _rfc1123(ctx),
-                                      "provisioningState": "Succeeded"},
-                       "systemData": system_data(ctx, None), "etag": new_etag()})
 
 
 # ---- certificates ---------------------------------------------------------------------------------
@@ -187,14 +170,29 @@ class Certificates(ResourceType):
     description = "A CA certificate an IoT hub trusts for X.509 device authentication."
 
     def prepare(self, ctx: RequestContext, doc: dict[str, Any], existing: dict[str, Any] | None) -> None:
-        if existing and (existing.get("properties") or {}).get("policyResourceId"):
+        body = doc["properties"]
+        synced_from = body.get("policyResourceId")  # only the Device Registry sync sets it (not in the schema)
+        if existing and (existing.get("properties") or {}).get("policyResourceId") and not synced_from:
             raise ArmError(409, "CertificateManagedByDeviceRegistry",
                            f"The certificate '{doc['name']}' was written by the Device Registry credential sync "
                            f"for policy '{existing['properties']['policyResourceId']}' and cannot be replaced; "
                            "synchronize the namespace credential instead.")
-        body = doc["properties"]
-        doc["properties"] = certificate_properties(ctx, body["certificate"], body.get("isVerified"), existing)
+        doc["properties"] = certificate_properties(ctx, body["certificate"], body.get("isVerified"), existing,
+                                                   target=doc["name"] if synced_from else "properties.certificate")
+        if synced_from:
+            doc["properties"]["policyResourceId"] = synced_from
 
+    def after_write(self, ctx: RequestContext, doc: dict[str, Any], existing: dict[str, Any] | None) -> None:
+        self._trust_changed(ctx, doc)
+
+    def after_delete(self, ctx: RequestContext, doc: dict[str, Any]) -> None:
+        self._trust_changed(ctx, doc)
+
+    @staticmethod
+    def _trust_changed(ctx: RequestContext, doc: dict[str, Any]) -> None:
+        hub = ctx.repo.get(doc["id"].lower().rsplit("/certificates/", 1)[0])
+        if hub is not None:
+            ctx.emu.hooks.hub_trust_changed(hub)
     def prepare_patch(self, ctx: RequestContext, doc: dict[str, Any], patch: dict[str, Any]) -> None:
         raise _no_patch("Certificates")
 
@@ -204,48 +202,3 @@ class Certificates(ResourceType):
         if api_version and api_version not in DEVICE_REGISTRY_VERSIONS:
             props.pop("policyResourceId", None)  # the preview link field, shown only where the spec has it
         return doc
-
-
-def certificate_docs(emu: Any, hub_doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every certificate stored on the hub, in creation order."""
-    return [doc for _, doc in emu.repo.children(hub_doc["id"].lower(), CERTIFICATE_TYPE.lower())]
-
-
-def synced_certificates(emu: Any, hub_doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """The certificates the ADR sync wrote (those with `properties.policyResourceId`)."""
-    return [d for d in certificate_docs(emu, hub_doc) if (d.get("properties") or {}).get("policyResourceId")]
-
-
-def hub_trusted_certificates(emu: Any, hub_doc: dict[str, Any]) -> list[str]:
-    """PEMs of every verified certificate on the hub: synced ones and verified user uploads."""
-    return [d["properties"]["certificate"] for d in certificate_docs(emu, hub_doc)
-            if (d.get("properties") or {}).get("isVerified") and d["properties"].get("certificate")]
-
-
-def set_synced_certificates(ctx: RequestContext, hub_doc: dict[str, Any], entries: list[tuple[str, str, str]]) -> None:
-    """Make the hub's synced certificates exactly `entries` = [(certificate name, PEM, policyResourceId)].
-
-    Synced certificates not named in `entries` are deleted; new or changed ones are written verified.
-    An entry whose name collides with a user-uploaded certificate takes it over. Runs inside the
-    caller's transaction (every write goes through `emu.repo`).
-    """
-    from provider.arm.handlers import new_etag, system_data
-
-    hub_rid = parse_resource_id(hub_doc["id"])
-    current = {d["name"].lower(): d for d in certificate_docs(ctx.emu, hub_doc)}
-    wanted = {name.lower() for name, _, _ in entries}
-    for name, doc in current.items():
-        if (doc.get("properties") or {}).get("policyResourceId") and name not in wanted:
-            ctx.repo.delete(doc["id"])
-    for name, pem, policy_id in entries:
-        old = current.get(name.lower())
-        props = certificate_properties(ctx, pem, True, old, target=name)
-        old_props = (old or {}).get("properties") or {}
-        if (old is not None and old_props.get("policyResourceId") == policy_id
-                and old_props.get("thumbprint") == props["thumbprint"] and old_props.get("isVerified")):
-            continue
-        props["policyResourceId"] = policy_id
-        props["provisioningState"] = "Succeeded"
-        rid: ResourceId = hub_rid.child("certificates", name)
-        ctx.repo.put(rid, {"id": rid.id, "name": name, "type": CERTIFICATE_TYPE, "properties": props,
-                           "systemData": system_data(ctx, old), "etag": new_etag()})

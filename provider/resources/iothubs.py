@@ -42,15 +42,22 @@ from typing import Any
 from marshmallow import fields, validate
 
 from provider import api_versions
+from provider.arm import handlers
 from provider.arm.context import RequestContext
 from provider.arm.errors import ArmError
-from provider.arm.ids import ResourceId, same_id, try_parse_resource_id
+from provider.arm.ids import parse_resource_id, try_parse_resource_id
 from provider.arm.resource_type import Action, NameRule, register
 from provider.arm.schemas import BaseSchema, ManagedIdentity, TrackedBody
-from provider.resources import keys
+from provider.hub.backend import (
+    CONSUMER_GROUP_TYPE,
+    DEFAULT_CONSUMER_GROUP,
+    EVENTS_ENDPOINT,
+    HUB_TYPE,
+    HubBackend,
+)
+from provider.resources import access_keys as keys
 from provider.resources.identities import apply_identity, is_attached
 
-HUB_TYPE = "Microsoft.Devices/IotHubs"
 HUB_API_VERSIONS = api_versions.IOT_HUBS
 # `properties.deviceRegistry` = {namespaceResourceId, identityResourceId}, written in the hub PUT
 DEVICE_REGISTRY_VERSIONS = api_versions.since(HUB_API_VERSIONS, "2025-08-01-preview", "2026-08-01-preview")
@@ -66,7 +73,6 @@ DEFAULT_POLICIES = (("iothubowner", "RegistryWrite, ServiceConnect, DeviceConnec
                     ("registryRead", "RegistryRead"),
                     ("registryReadWrite", "RegistryWrite"))
 NAMESPACE_TYPE = "microsoft.deviceregistry/namespaces"
-EVENTS_ENDPOINT = "events"
 
 
 # ---- body schemas ---------------------------------------------------------------------------------
@@ -228,12 +234,13 @@ class IotHubs(keys.KeyedService):
         """PATCH only changes tags; nothing server-side to recompute."""
 
     def after_write(self, ctx: RequestContext, doc: dict[str, Any], existing: dict[str, Any] | None) -> None:
-        from provider.resources.iothub_children import ensure_default_consumer_groups
+        ensure_default_consumer_group(ctx, doc)
 
-        ensure_default_consumer_groups(ctx, doc)
+    def after_delete(self, ctx: RequestContext, doc: dict[str, Any]) -> None:
+        ctx.emu.hub.forget(doc)
 
     def blocking_references(self, doc: dict[str, Any]) -> list[str]:
-        namespace_id = linked_namespace_id(doc)
+        namespace_id = HubBackend.linked_namespace_id(doc)
         return [namespace_id] if namespace_id else []
 
     def view(self, ctx: RequestContext | None, doc: dict[str, Any], api_version: str) -> dict[str, Any]:
@@ -252,7 +259,7 @@ class IotHubs(keys.KeyedService):
 
 # ---- validation pieces ----------------------------------------------------------------------------
 def check_unique_name(ctx: RequestContext, doc: dict[str, Any]) -> None:
-    other = find_hub_by_name(ctx.emu, doc["name"])
+    other = ctx.emu.hub.by_name(doc["name"])
     if other is not None and other["id"].lower() != doc["id"].lower():
         raise ArmError(409, "IotHubNameNotAvailable",
                        f"IotHub name '{doc['name']}' is not available: an IoT hub with this name already exists "
@@ -308,6 +315,15 @@ def check_device_registry_link(ctx: RequestContext, hub: dict[str, Any], sku: di
     return {"namespaceResourceId": namespace_id, "identityResourceId": identity_id}
 
 
+def ensure_default_consumer_group(ctx: RequestContext, hub_doc: dict[str, Any]) -> None:
+    """The built-in `events` endpoint's `$Default` consumer group, written when the hub is first written."""
+    rid = parse_resource_id(hub_doc["id"]).child("eventHubEndpoints", EVENTS_ENDPOINT).child(
+        "ConsumerGroups", DEFAULT_CONSUMER_GROUP)
+    rtype = ctx.emu.registry.find(CONSUMER_GROUP_TYPE)
+    if rtype is not None and not ctx.repo.exists(rid.key):
+        handlers.write_internal(ctx, rtype, rid, {})
+
+
 def read_only_link_view(ctx: RequestContext | None, link: dict[str, Any]) -> dict[str, Any]:
     """The link as 2026-10-01-preview and newer render it: the namespace's uuid and data-plane host, the
     identity as `{type, userAssignedIdentity}`, and `linkingProperties.state` (`Orphaned` once the
@@ -351,72 +367,6 @@ def event_hub_endpoints(ctx: RequestContext, hub: dict[str, Any], requested: dic
     }}
 
 
-# ---- helpers for the data planes and the ADR sync -------------------------------------------------
-def all_hubs(emu: Any) -> list[dict[str, Any]]:
-    return emu.repo.of_type(HUB_TYPE)
-
-
-def find_hub_by_name(emu: Any, name: str) -> dict[str, Any] | None:
-    """The hub with this name in any subscription or group (names are global), or None."""
-    wanted = name.lower()
-    return next((h for h in all_hubs(emu) if h["name"].lower() == wanted), None)
-
-
-def find_hub_by_host(emu: Any, host: str) -> dict[str, Any] | None:
-    """The hub whose `hostName` is `host` (case-insensitive, any `:port` ignored), or None."""
-    wanted = keys.strip_port(host)
-    for hub in all_hubs(emu):
-        if emu.hub_host_name(hub["name"]).lower() == wanted:
-            return hub
-    return None
-
-
-AZURE_HUB_SUFFIXES = (".azure-devices.net", ".azure-devices.cn", ".azure-devices.us", ".azure-devices.de")
-
-
-def find_hub_for_connection_host(emu: Any, host: str) -> dict[str, Any] | None:
-    """The hub a connection string's `HostName` names, read as Azure reads it: with or without a
-    scheme (`https://`) and a trailing `/`, with an Azure cloud's domain (`{hub}.azure-devices.net`)
-    or the emulator's (`{hub}.azure-devices.{suffix}`)."""
-    host = host.strip()
-    if "://" in host:
-        host = host.split("://", 1)[1]
-    host = keys.strip_port(host.split("/", 1)[0])
-    for suffix in AZURE_HUB_SUFFIXES:
-        if host.endswith(suffix):
-            return find_hub_by_name(emu, host[: -len(suffix)])
-    return find_hub_by_host(emu, host)
-
-
-def hub_policy_keys(emu: Any, hub_doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """`{keyName: {primaryKey, secondaryKey, rights}}` of a hub's shared-access policies."""
-    return keys.policy_map((hub_doc.get("properties") or {}).get("authorizationPolicies"))
-
-
-def connection_string(emu: Any, hub_doc: dict[str, Any], policy_name: str) -> str:
-    """`HostName=...;SharedAccessKeyName=...;SharedAccessKey=...` with the policy's primary key; KeyError if absent."""
-    policy = keys.find_policy((hub_doc.get("properties") or {}).get("authorizationPolicies"), policy_name)
-    if policy is None:
-        raise KeyError(policy_name)
-    return keys.connection_string(emu.hub_host_name(hub_doc["name"]), policy["keyName"], policy["primaryKey"])
-
-
-def linked_namespace_id(hub_doc: dict[str, Any]) -> str | None:
-    link = (hub_doc.get("properties") or {}).get("deviceRegistry") or {}
-    return link.get("namespaceResourceId") or None
-
-
-def linked_hubs(emu: Any, namespace_id: str) -> list[dict[str, Any]]:
-    """Every hub whose `properties.deviceRegistry.namespaceResourceId` is `namespace_id`."""
-    return [h for h in all_hubs(emu) if same_id(linked_namespace_id(h), namespace_id)]
-
-
-def hub_rid(hub_doc: dict[str, Any]) -> ResourceId:
-    rid = try_parse_resource_id(hub_doc["id"])
-    assert rid is not None
-    return rid
-
-
 def hub_name_availability(ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
     """The answer to `POST .../providers/Microsoft.Devices/checkNameAvailability` (for the front door)."""
     name = str(body.get("name") or "")
@@ -424,7 +374,7 @@ def hub_name_availability(ctx: RequestContext, body: dict[str, Any]) -> dict[str
         IotHubs.name_rule.check(name, HUB_TYPE)
     except ArmError as exc:
         return {"nameAvailable": False, "reason": "Invalid", "message": exc.message}
-    if find_hub_by_name(ctx.emu, name) is not None:
+    if ctx.emu.hub.by_name(name) is not None:
         return {"nameAvailable": False, "reason": "AlreadyExists",
                 "message": f"IotHub name '{name}' is not available"}
     return {"nameAvailable": True}

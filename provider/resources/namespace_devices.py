@@ -14,16 +14,14 @@ from typing import Any
 from marshmallow import fields
 
 from provider import api_versions
+from provider.adr import ids
 from provider.arm.context import RequestContext
 from provider.arm.errors import ArmError
-from provider.arm.ids import parse_resource_id, same_id, try_parse_resource_id
+from provider.arm.ids import same_id, try_parse_resource_id
 from provider.arm.resource_type import Action, NameRule, ResourceType, register
 from provider.arm.schemas import BaseSchema, Tags, TrackedBody
-from provider.resources.credentials import namespace_id_of
 
 DEVICE_API_VERSIONS = api_versions.DEVICE_REGISTRY_DEVICES
-POLICY_TYPE = "microsoft.deviceregistry/namespaces/credentials/policies"
-DEVICE_TYPE = "Microsoft.DeviceRegistry/namespaces/devices"
 
 
 class ExtendedLocation(BaseSchema):
@@ -84,11 +82,11 @@ def check_policy_reference(ctx: RequestContext, device_id: str, policy: dict[str
         return
     target = "properties.policy.resourceId"
     rid = try_parse_resource_id(policy.get("resourceId", ""))
-    if rid is None or rid.type_key != POLICY_TYPE:
+    if rid is None or rid.type_key != ids.POLICY_TYPE.lower():
         raise ArmError(400, "InvalidRequestContent",
                        "properties.policy.resourceId must be the id of a "
                        "Microsoft.DeviceRegistry/namespaces/credentials/policies resource.", target=target)
-    if not same_id(namespace_id_of(rid.id), namespace_id_of(device_id)):
+    if not same_id(ids.namespace_of(rid.id), ids.namespace_of(device_id)):
         raise ArmError(400, "InvalidRequestContent", "The policy must belong to the device's namespace.",
                        target=target)
     if not ctx.repo.exists(rid.key):
@@ -104,8 +102,7 @@ def revoke(ctx: RequestContext, doc: dict[str, Any], body: dict[str, Any] | None
     ctx.repo.update_body(doc["id"], doc)
     policy_id = ((doc["properties"].get("policy") or {}).get("resourceId") or "").lower() or None
     ctx.emu.pki.revoke_device_certificates(doc["name"], policy_owner=policy_id)
-    for listener in ctx.emu.extensions.get("device_revoked", []):
-        listener(doc)
+    ctx.emu.adr.device_revoked(doc)
     return 200, {"result": "Succeeded"}
 
 
@@ -147,39 +144,4 @@ class NamespaceDevices(ResourceType):
 
     def after_write(self, ctx: RequestContext, doc: dict[str, Any], existing: dict[str, Any] | None) -> None:
         if existing and existing["properties"].get("enabled", True) and not doc["properties"].get("enabled", True):
-            for listener in ctx.emu.extensions.get("device_revoked", []):
-                listener(doc)
-
-
-def device_id_for(namespace_id: str, device_name: str) -> str:
-    return f"{namespace_id}/devices/{device_name}"
-
-
-def get_device(ctx_or_emu: Any, namespace_id: str, device_name: str) -> dict[str, Any] | None:
-    emu = getattr(ctx_or_emu, "emu", ctx_or_emu)
-    return emu.repo.get(device_id_for(namespace_id, device_name).lower())
-
-
-def upsert_from_provisioning(ctx: RequestContext, namespace_id: str, device_name: str, policy_id: str,
-                             location: str) -> dict[str, Any]:
-    """Create or update the ADR device that DPS provisions (inside the caller's transaction)."""
-    from provider.arm.handlers import new_etag, system_data
-
-    rid = parse_resource_id(device_id_for(namespace_id, device_name))
-    existing = ctx.repo.get(rid.key)
-    if existing is None:
-        doc: dict[str, Any] = {
-            "id": rid.id, "name": device_name, "type": DEVICE_TYPE, "location": location, "tags": {},
-            "properties": {"enabled": True, "uuid": str(uuid.uuid4()), "version": 1,
-                           "policy": {"resourceId": policy_id},
-                           "lastTransitionTime": ctx.timestamp(), "provisioningState": "Succeeded"},
-            "_revocationId": uuid.uuid4().hex,
-        }
-    else:
-        doc = existing
-        doc["properties"]["policy"] = {"resourceId": policy_id}
-        doc["properties"]["version"] = int(doc["properties"].get("version", 1)) + 1
-    doc["systemData"] = system_data(ctx, existing)
-    doc["etag"] = new_etag()
-    ctx.repo.put(rid, doc)
-    return doc
+            ctx.emu.adr.device_revoked(doc)

@@ -18,7 +18,6 @@ from provider.arm.errors import ArmError
 from provider.arm.resource_type import Action, NameRule, ResourceType, register
 from provider.arm.schemas import BaseSchema, Tags
 from provider.common import utc_z
-from provider.resources.credentials import namespace_id_of
 
 POLICY_API_VERSIONS = api_versions.DEVICE_REGISTRY_CREDENTIALS
 PROXY_FROM = "2026-03-01-preview"
@@ -91,7 +90,7 @@ def copy_ca_fields(ctx: RequestContext, doc: dict[str, Any]) -> None:
     owner = doc["id"].lower()
     ca_config = doc["properties"]["certificate"]["certificateAuthorityConfiguration"]
     active = pki.active_ca(owner)
-    pending = pki.pending_request(owner) if hasattr(pki, "pending_request") else None
+    pending = pki.pending_request(owner)
     record = active or pending
     if record is not None:
         ca_config["subject"] = record.subject
@@ -194,14 +193,9 @@ class Policies(ResourceType):
             if (ca_config.get("bringYourOwnRoot") or {}).get("enabled"):
                 pki.create_byor_request(owner, ISSUING_CA_VALIDITY_DAYS)
             else:
-                credential_id = doc["id"].rsplit("/policies/", 1)[0]
-                pki.create_issuing_ca(owner, credential_id.lower(), ISSUING_CA_VALIDITY_DAYS)
+                pki.create_issuing_ca(owner, ctx.emu.adr.issuing_ca_parent(doc["id"]), ISSUING_CA_VALIDITY_DAYS)
         copy_ca_fields(ctx, doc)
         ctx.repo.update_body(doc["id"], doc)
 
     def after_delete(self, ctx: RequestContext, doc: dict[str, Any]) -> None:
         ctx.emu.pki.delete_owner(doc["id"].lower())
-
-
-def policy_namespace(policy_id: str) -> str:
-    return namespace_id_of(policy_id)

@@ -38,22 +38,18 @@ from typing import Any
 
 from marshmallow import fields, validate
 
-from provider import api_versions
+from provider import access_policies, api_versions
 from provider.arm.context import RequestContext
 from provider.arm.envelope import normalize_location
 from provider.arm.errors import ArmError
+from provider.arm.ids import try_parse_resource_id
 from provider.arm.resource_type import Action, NameRule, register
 from provider.arm.schemas import BaseSchema, ManagedIdentity, TrackedBody
-from provider.resources import keys
+from provider.dps.backend import DPS_TYPE
+from provider.resources import access_keys as keys
 from provider.resources.identities import apply_identity, has_system_identity, is_attached
-from provider.resources.iothubs import (
-    NAMESPACE_TYPE,
-    find_hub_by_host,
-    find_hub_for_connection_host,
-    namespace_data_plane_host,
-)
+from provider.resources.iothubs import NAMESPACE_TYPE, namespace_data_plane_host
 
-DPS_TYPE = "Microsoft.Devices/provisioningServices"
 DPS_API_VERSIONS = api_versions.PROVISIONING_SERVICES
 # `properties.deviceRegistryNamespace` = {resourceId, authenticationType, selected...}, written in the DPS PUT
 NAMESPACE_LINK_VERSIONS = api_versions.since(DPS_API_VERSIONS, "2025-02-01-preview", "2026-06-01-preview")
@@ -148,11 +144,14 @@ class ProvisioningServices(keys.KeyedService):
     def prepare_patch(self, ctx: RequestContext, doc: dict[str, Any], patch: dict[str, Any]) -> None:
         """PATCH only changes tags; nothing server-side to recompute."""
 
+    def after_delete(self, ctx: RequestContext, doc: dict[str, Any]) -> None:
+        ctx.emu.dps.forget(doc)
+
     def view(self, ctx: RequestContext | None, doc: dict[str, Any], api_version: str) -> dict[str, Any]:
         props = doc.get("properties") or {}
         props.pop("authorizationPolicies", None)
         for entry in props.get("iotHubs") or []:
-            entry["connectionString"] = keys.mask_connection_string(entry.get("connectionString", ""))
+            entry["connectionString"] = access_policies.mask_connection_string(entry.get("connectionString", ""))
         link = props.pop("deviceRegistryNamespace", None)
         if link and (not api_version or api_version in NAMESPACE_LINK_VERSIONS):
             props["deviceRegistryNamespace"] = link
@@ -167,7 +166,7 @@ class ProvisioningServices(keys.KeyedService):
 # ---- validation pieces ----------------------------------------------------------------------------
 def check_unique_name(ctx: RequestContext, doc: dict[str, Any]) -> None:
     wanted = doc["name"].lower()
-    for other in ctx.repo.of_type(DPS_TYPE):
+    for other in ctx.emu.dps.all():
         if other["name"].lower() == wanted and other["id"].lower() != doc["id"].lower():
             raise ArmError(409, "ProvisioningServiceNameNotAvailable",
                            f"The provisioning service name '{doc['name']}' is not available: names are global "
@@ -175,7 +174,7 @@ def check_unique_name(ctx: RequestContext, doc: dict[str, Any]) -> None:
 
 
 def new_id_scope(ctx: RequestContext) -> str:
-    taken = {((d.get("properties") or {}).get("idScope") or "").lower() for d in ctx.repo.of_type(DPS_TYPE)}
+    taken = {((d.get("properties") or {}).get("idScope") or "").lower() for d in ctx.emu.dps.all()}
     while True:
         scope = "0ne" + secrets.token_hex(4).upper()
         if scope.lower() not in taken:
@@ -194,13 +193,13 @@ def linked_hub_entries(ctx: RequestContext, requested: list[dict[str, Any]],
             return ArmError(400, "InvalidIotHubConnectionString", message, target=target)
 
         try:
-            parts = keys.parse_connection_string(entry["connectionString"])
+            parts = access_policies.parse_connection_string(entry["connectionString"])
         except ValueError as exc:
             raise refuse(f"The IoT hub connection string could not be parsed: {exc}.") from None
         host, key_name, key = (parts.get("HostName"), parts.get("SharedAccessKeyName"), parts.get("SharedAccessKey"))
         if not (host and key_name and key):
             raise refuse("The IoT hub connection string needs HostName, SharedAccessKeyName and SharedAccessKey.")
-        hub = find_hub_for_connection_host(ctx.emu, host)
+        hub = ctx.emu.hub.for_connection_host(host)
         if hub is None:
             raise refuse(f"No IoT hub with host name '{host}' exists in the emulator.")
         hub_host = ctx.emu.hub_host_name(hub["name"])
@@ -208,13 +207,13 @@ def linked_hub_entries(ctx: RequestContext, requested: list[dict[str, Any]],
             raise refuse(f"The IoT hub '{hub_host}' is linked more than once.")
         seen.add(hub_host)
         connection = entry["connectionString"]
-        if key == keys.MASK:
+        if key == access_policies.MASK:
             stored = _previous_connection(previous, hub_host, key_name)
             if stored is None:
                 raise refuse("A masked key ('****') can only be sent back for a hub that is already linked with "
                              "that key name.")
-            connection, key = stored, keys.parse_connection_string(stored)["SharedAccessKey"]
-        policy = keys.find_policy((hub.get("properties") or {}).get("authorizationPolicies"), key_name)
+            connection, key = stored, access_policies.parse_connection_string(stored)["SharedAccessKey"]
+        policy = access_policies.find_policy((hub.get("properties") or {}).get("authorizationPolicies"), key_name)
         if policy is None:
             raise refuse(f"The IoT hub '{hub_host}' has no shared access policy '{key_name}'.")
         if key not in (policy.get("primaryKey"), policy.get("secondaryKey")):
@@ -231,7 +230,7 @@ def linked_hub_entries(ctx: RequestContext, requested: list[dict[str, Any]],
 def _previous_connection(previous: list[dict[str, Any]], hub_host: str, key_name: str) -> str | None:
     for entry in previous:
         try:
-            parts = keys.parse_connection_string(entry.get("connectionString", ""))
+            parts = access_policies.parse_connection_string(entry.get("connectionString", ""))
         except ValueError:
             continue
         if (entry.get("name", "").lower() == hub_host
@@ -241,8 +240,6 @@ def _previous_connection(previous: list[dict[str, Any]], hub_host: str, key_name
 
 
 def check_namespace_link(ctx: RequestContext, dps: dict[str, Any], link: dict[str, Any]) -> dict[str, Any]:
-    from provider.arm.ids import try_parse_resource_id
-
     target = "properties.deviceRegistryNamespace"
     namespace_id = link["resourceId"]
     rid = try_parse_resource_id(namespace_id)
@@ -294,55 +291,6 @@ def read_only_link_view(ctx: RequestContext | None, link: dict[str, Any]) -> dic
     return out
 
 
-# ---- helpers for the DPS data plane ---------------------------------------------------------------
-def all_dps(emu: Any) -> list[dict[str, Any]]:
-    return emu.repo.of_type(DPS_TYPE)
-
-
-def find_dps_by_id_scope(emu: Any, id_scope: str) -> dict[str, Any] | None:
-    wanted = id_scope.strip().lower()
-    return next((d for d in all_dps(emu) if ((d.get("properties") or {}).get("idScope") or "").lower() == wanted),
-                None)
-
-
-def find_dps_by_host(emu: Any, host: str) -> dict[str, Any] | None:
-    """The DPS whose `serviceOperationsHostName` is `host` (case-insensitive, any `:port` ignored)."""
-    wanted = keys.strip_port(host)
-    return next((d for d in all_dps(emu) if emu.dps_service_host_name(d["name"]).lower() == wanted), None)
-
-
-def find_dps_by_name(emu: Any, name: str) -> dict[str, Any] | None:
-    return next((d for d in all_dps(emu) if d["name"].lower() == name.lower()), None)
-
-
-def dps_policy_keys(emu: Any, dps_doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """`{keyName: {primaryKey, secondaryKey, rights}}` of the DPS's shared-access policies."""
-    return keys.policy_map((dps_doc.get("properties") or {}).get("authorizationPolicies"))
-
-
-def dps_connection_string(emu: Any, dps_doc: dict[str, Any], policy_name: str = "provisioningserviceowner") -> str:
-    """The service connection string for a policy; KeyError if the policy does not exist."""
-    policy = keys.find_policy((dps_doc.get("properties") or {}).get("authorizationPolicies"), policy_name)
-    if policy is None:
-        raise KeyError(policy_name)
-    return keys.connection_string(emu.dps_service_host_name(dps_doc["name"]), policy["keyName"], policy["primaryKey"])
-
-
-def linked_hub_docs(emu: Any, dps_doc: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """(hub document, stored `iotHubs` entry with the real key) for each linked hub that still exists."""
-    out = []
-    for entry in (dps_doc.get("properties") or {}).get("iotHubs") or []:
-        hub = find_hub_by_host(emu, entry.get("name", ""))
-        if hub is not None:
-            out.append((hub, entry))
-    return out
-
-
-def dps_namespace_id(dps_doc: dict[str, Any]) -> str | None:
-    link = (dps_doc.get("properties") or {}).get("deviceRegistryNamespace") or {}
-    return link.get("resourceId") or None
-
-
 def dps_name_availability(ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
     """The answer to `POST .../checkProvisioningServiceNameAvailability` (for the front door)."""
     name = str(body.get("name") or "")
@@ -350,6 +298,6 @@ def dps_name_availability(ctx: RequestContext, body: dict[str, Any]) -> dict[str
         ProvisioningServices.name_rule.check(name, DPS_TYPE)
     except ArmError as exc:
         return {"nameAvailable": False, "reason": "Invalid", "message": exc.message}
-    if find_dps_by_name(ctx.emu, name) is not None:
+    if ctx.emu.dps.by_name(name) is not None:
         return {"nameAvailable": False, "reason": "AlreadyExists", "message": f"Name '{name}' is not available"}
     return {"nameAvailable": True}

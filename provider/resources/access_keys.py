@@ -15,13 +15,13 @@ from typing import Any
 
 from marshmallow import fields, validate
 
+from provider.access_policies import find_policy
 from provider.arm.errors import ArmError
 from provider.arm.resource_type import ResourceType
 from provider.arm.schemas import BaseSchema, TagsPatch
 from provider.common import is_valid_access_key, new_access_key
 
 KEY_BYTES = 32
-MASK = "****"
 _KEY_NAME = re.compile(r"^[^\s;=]{1,64}$")
 
 
@@ -100,66 +100,6 @@ def merge_policies(requested: list[dict[str, Any]] | None, existing: list[dict[s
         entry["rights"] = normalize_rights(policy["rights"], allowed, f"{target}[{i}].rights")
         out.append(entry)
     return out
-
-
-def policy_map(policies: list[dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
-    """`{keyName: {primaryKey, secondaryKey, rights}}`, keyed with the stored casing."""
-    return {p["keyName"]: {"primaryKey": p.get("primaryKey"), "secondaryKey": p.get("secondaryKey"),
-                           "rights": p.get("rights", "")} for p in policies or []}
-
-
-def find_policy(policies: list[dict[str, Any]] | None, key_name: str) -> dict[str, Any] | None:
-    for policy in policies or []:
-        if policy["keyName"].lower() == key_name.lower():
-            return policy
-    return None
-
-
-# ---- connection strings -------------------------------------------------------------------------
-CANONICAL_PARTS = {"hostname": "HostName", "sharedaccesskeyname": "SharedAccessKeyName",
-                   "sharedaccesskey": "SharedAccessKey", "deviceid": "DeviceId", "moduleid": "ModuleId",
-                   "sharedaccesssignature": "SharedAccessSignature", "gatewayhostname": "GatewayHostName"}
-
-
-def parse_connection_string(text: str) -> dict[str, str]:
-    """`HostName=h;SharedAccessKeyName=n;SharedAccessKey=k` -> dict with canonical part names.
-
-    Values may contain '=' (base64 padding), so each part splits at its first '='. ValueError when
-    the text is not a connection string.
-    """
-    parts: dict[str, str] = {}
-    for piece in text.strip().split(";"):
-        if not piece.strip():
-            continue
-        if "=" not in piece:
-            raise ValueError(f"'{piece}' is not a 'Name=value' pair")
-        name, value = piece.split("=", 1)
-        parts[CANONICAL_PARTS.get(name.strip().lower(), name.strip())] = value.strip()
-    if not parts:
-        raise ValueError("the connection string is empty")
-    return parts
-
-
-def connection_string(host: str, key_name: str, key: str) -> str:
-    return f"HostName={host};SharedAccessKeyName={key_name};SharedAccessKey={key}"
-
-
-def mask_connection_string(text: str) -> str:
-    """The connection string with its key replaced by `****`, as DPS echoes linked hubs."""
-    try:
-        parts = parse_connection_string(text)
-    except ValueError:
-        return text
-    if "SharedAccessKey" in parts:
-        parts["SharedAccessKey"] = MASK
-    return ";".join(f"{k}={v}" for k, v in parts.items())
-
-
-def strip_port(host: str) -> str:
-    host = host.strip().lower()
-    if host.startswith("["):
-        return host
-    return host.rsplit(":", 1)[0] if ":" in host else host
 
 
 # ---- the `listkeys` actions hubs and provisioning services share ---------------------------------

@@ -1,0 +1,35 @@
+"""Where Device Registry resources live: the id layout of namespaces, credentials, policies and
+devices, written once. Ids keep the caller's casing; comparisons are case-insensitive."""
+
+from __future__ import annotations
+
+NAMESPACE_TYPE = "Microsoft.DeviceRegistry/namespaces"
+CREDENTIAL_TYPE = "Microsoft.DeviceRegistry/namespaces/credentials"
+POLICY_TYPE = "Microsoft.DeviceRegistry/namespaces/credentials/policies"
+DEVICE_TYPE = "Microsoft.DeviceRegistry/namespaces/devices"
+CREDENTIAL_NAME = "default"  # the preview's one credential per namespace
+
+
+def namespace_of(resource_id: str) -> str:
+    """The namespace id that a credential, policy or device id lives under."""
+    lowered = resource_id.lower()
+    at = lowered.index("/namespaces/") + len("/namespaces/")
+    end = lowered.find("/", at)
+    return resource_id if end < 0 else resource_id[:end]
+
+
+def credential_id(namespace_id: str) -> str:
+    return f"{namespace_id}/credentials/{CREDENTIAL_NAME}"
+
+
+def policy_id(namespace_id: str, policy_name: str) -> str:
+    return f"{credential_id(namespace_id)}/policies/{policy_name}"
+
+
+def credential_of(policy: str) -> str:
+    """The credential (root CA owner) a preview policy id lives under."""
+    return policy[: policy.lower().rindex("/policies/")]
+
+
+def device_id(namespace_id: str, device_name: str) -> str:
+    return f"{namespace_id}/devices/{device_name}"

@@ -1,0 +1,85 @@
+"""The Device Provisioning Service's backend: DPS-wide facts that the resource type and the data
+planes share (`emu.dps`): lookups by id scope, service host name and name, the linked hubs, the
+linked Device Registry namespace, the shared-access policies, and the clean-up of a deleted DPS's
+data-plane records."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from provider.access_policies import connection_string, find_policy, policy_map, strip_port
+from provider.dps import records
+
+if TYPE_CHECKING:
+    from provider.state import Emulator
+
+DPS_TYPE = "Microsoft.Devices/provisioningServices"
+OWNER_POLICY = "provisioningserviceowner"
+
+
+class DpsBackend:
+    def __init__(self, emu: Emulator) -> None:
+        self.emu = emu
+
+    def all(self) -> list[dict[str, Any]]:
+        return self.emu.repo.of_type(DPS_TYPE)
+
+    def service_host_name(self, dps_name: str) -> str:
+        return f"{dps_name.lower()}.azure-devices-provisioning.{self.emu.config.hostname_suffix}"
+
+    @property
+    def device_host_name(self) -> str:
+        """Where devices register (stands in for `global.azure-devices-provisioning.net`)."""
+        return self.emu.config.public_host
+
+    def by_id_scope(self, id_scope: str) -> dict[str, Any] | None:
+        wanted = id_scope.strip().lower()
+        return next((d for d in self.all() if ((d.get("properties") or {}).get("idScope") or "").lower() == wanted),
+                    None)
+
+    def by_host(self, host: str) -> dict[str, Any] | None:
+        """The DPS whose service host name is `host` (case-insensitive, any `:port` ignored)."""
+        wanted = strip_port(host)
+        return next((d for d in self.all() if self.service_host_name(d["name"]) == wanted), None)
+
+    def by_name(self, name: str) -> dict[str, Any] | None:
+        return next((d for d in self.all() if d["name"].lower() == name.lower()), None)
+
+    @staticmethod
+    def policy_keys(dps_doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """`{keyName: {primaryKey, secondaryKey, rights}}` of the DPS's shared-access policies."""
+        return policy_map((dps_doc.get("properties") or {}).get("authorizationPolicies"))
+
+    def connection_string(self, dps_doc: dict[str, Any], policy_name: str = OWNER_POLICY) -> str:
+        """The service connection string for a policy; KeyError if the policy does not exist."""
+        policy = find_policy((dps_doc.get("properties") or {}).get("authorizationPolicies"), policy_name)
+        if policy is None:
+            raise KeyError(policy_name)
+        return connection_string(self.service_host_name(dps_doc["name"]), policy["keyName"], policy["primaryKey"])
+
+    def linked_hubs(self, dps_doc: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """(hub document, stored `iotHubs` entry with the real key) for each linked hub that still exists."""
+        out = []
+        for entry in (dps_doc.get("properties") or {}).get("iotHubs") or []:
+            hub = self.emu.hub.by_host(entry.get("name", ""))
+            if hub is not None:
+                out.append((hub, entry))
+        return out
+
+    def linked_hub_hosts(self, dps_doc: dict[str, Any]) -> set[str]:
+        return {str((hub.get("properties") or {}).get("hostName") or "").lower()
+                for hub, _ in self.linked_hubs(dps_doc)}
+
+    @staticmethod
+    def namespace_id(dps_doc: dict[str, Any]) -> str | None:
+        """The Device Registry namespace the DPS is linked to, if any."""
+        link = (dps_doc.get("properties") or {}).get("deviceRegistryNamespace") or {}
+        return link.get("resourceId") or None
+
+    def certificate(self, dps_doc: dict[str, Any], name: str) -> dict[str, Any] | None:
+        """A CA certificate uploaded to the DPS (`provisioningServices/certificates/{name}`)."""
+        return self.emu.repo.get(f"{dps_doc['id']}/certificates/{name}".lower())
+
+    def forget(self, dps_doc: dict[str, Any]) -> None:
+        """The DPS was deleted: its enrollments, registrations and operations go with it."""
+        records.delete_dps(self.emu.store, dps_doc["id"].lower())
