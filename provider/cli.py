@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from provider.arm.lro import LroMode
 from provider.config import Config
 
 TRUE = ("1", "true", "yes", "on")
@@ -83,8 +84,6 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> Config:
     """The settings, checked: a bad value (from a flag or its environment variable) is a ValueError."""
-    from provider.arm.lro import LroMode
-
     fields = {f: getattr(args, f) for f in Config.__dataclass_fields__ if hasattr(args, f)}
     config = Config(**fields)
     LroMode.parse(config.lro)
@@ -132,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in (None, "serve"):
         if args.command is None:
             args = parser.parse_args(["serve", *(argv or sys.argv[1:])])
-        from provider.run import serve
+        from provider.run import serve  # lazy: the other commands must not load the server
 
         try:
             config = config_from_args(args)

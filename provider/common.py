@@ -79,3 +79,10 @@ def template_environment(base: str) -> dict:
                      "sqlServerHostname": "." + suffixes["sqlServerHostname"], "storage": suffixes["storage"],
                      "azureFrontDoorEndpointSuffix": suffixes["azureFrontDoorEndpointSuffix"]},
     }
+
+
+def der_to_pem(der: bytes, label: str = "CERTIFICATE") -> str:
+    """PEM armour (RFC 7468) around a DER object."""
+    body = base64.b64encode(der).decode("ascii")
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    return f"-----BEGIN {label}-----\n" + "\n".join(lines) + f"\n-----END {label}-----\n"

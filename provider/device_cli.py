@@ -17,6 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from provider.common import der_to_pem
+from provider.dps.sas import derive_device_key, generate_sas
+
 DEFAULT_API_VERSION = "2025-07-01-preview"
 POLL_TIMEOUT_SECONDS = 60
 
@@ -53,7 +56,6 @@ def run_sas(args: Any) -> int:
     """Print a token for `Authorization:` headers, signed as the Azure SDKs sign theirs."""
     import time
 
-    from provider.dps.sas import generate_sas
 
     try:
         print(generate_sas(args.resource, args.key, args.key_name, int(time.time()) + args.ttl))
@@ -87,7 +89,6 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def _chain_pem(chain_b64: list[str]) -> str:
-    from provider.pki.records import der_to_pem
 
     return "".join(der_to_pem(base64.b64decode(item)) for item in chain_b64)
 
@@ -103,7 +104,6 @@ def _error_text(resp: Any) -> str:
 def run_register(args: argparse.Namespace) -> int:
     import requests
 
-    from provider.dps.sas import derive_device_key, generate_sas
 
     if not args.key and not args.cert:
         print("device register: give --key (symmetric key) or --cert/--cert-key (X.509)", file=sys.stderr)

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from provider.arm.resource_type import REGISTRY
+
 SCHEMAS_DIR = Path(__file__).resolve().parents[1] / "schemas"
 
 
@@ -31,9 +33,6 @@ def _file_name(full_type: str, api_version: str) -> str:
 
 def generate() -> dict[str, dict[str, Any]]:
     """{file name: JSON Schema document} for every registered type and api-version."""
-    import provider.resources  # noqa: F401
-    from provider.arm.resource_type import REGISTRY
-
     converter = _converter()
     out: dict[str, dict[str, Any]] = {}
     for rtype in sorted(REGISTRY.types.values(), key=lambda t: t.key):

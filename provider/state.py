@@ -9,6 +9,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from provider.adr.backend import AdrBackend
+from provider.arm import handlers
 from provider.arm.lro import LroMode, Operations
 from provider.arm.repository import Repository
 from provider.arm.resource_type import REGISTRY, Registry
@@ -51,7 +52,7 @@ class Emulator:
     # ---- lazily opened signing core -------------------------------------------------------------
     @cached_property
     def keystore(self) -> KeyStore:
-        from provider.keystore import open_keystore
+        from provider.keystore import open_keystore  # lazy: key backends load with the first CA
 
         c = self.config
         with self._lock:
@@ -63,7 +64,7 @@ class Emulator:
 
     @cached_property
     def pki(self) -> Pki:
-        from provider.pki import Pki
+        from provider.pki import Pki  # lazy: the signing core loads with the first CA
 
         return Pki(self.store, self.keystore, allowed_csr_keys=self.config.allowed_csr_keys, clock=self.now)
 
@@ -80,8 +81,6 @@ class Emulator:
 
     # ---- operations --------------------------------------------------------------------------------
     def _complete_operation(self, kind: str, resource_key: str | None, row: dict[str, Any]) -> None:
-        from provider.arm import handlers
-
         handlers.complete_operation(self, kind, resource_key, row["status"])
 
     def reset(self) -> None:

@@ -11,6 +11,7 @@ from provider.arm import groups, handlers
 from provider.arm.auth import caller_of  # noqa: F401  (re-exported for routes)
 from provider.arm.errors import ArmError, group_not_found
 from provider.arm.handlers import ArmResponse
+from provider.arm.ids import is_top_level
 from provider.arm.paging import DEFAULT_PAGE_SIZE, decode_skiptoken, page_response
 from provider.arm.resource_type import ResourceType
 from provider.common import cloud_metadata
@@ -169,8 +170,6 @@ def list_resources(ctx: RequestContext, subscription: str, group: str | None) ->
     else:
         rows = [r for r in emu.repo._rows("subscription = ? AND resource_group IS NOT NULL",
                                           (subscription.lower(),))]
-    from provider.deployments.host import is_top_level
-
     value = []
     for _, doc in rows:
         if not is_top_level(doc["id"]) or doc["type"].lower() == "microsoft.resources/deployments":
@@ -198,37 +197,13 @@ def tenant_resources_call(ctx: RequestContext, parts: list[str], body: Any) -> A
     if len(parts) == 2 and parts[1].lower() == "calculatetemplatehash":
         import json
 
-        from provider.templates import template_hash
+        from provider.templates import template_hash  # lazy: the template engine loads with its first use
 
         if not isinstance(body, dict):
             raise ArmError(400, "InvalidRequestContent", "The request body must be a template (a JSON object).")
         return ArmResponse(200, {"minifiedTemplate": json.dumps(body, separators=(",", ":")),
                                  "templateHash": template_hash(body)})
     raise ArmError(404, "NotFound", f"'/providers/{'/'.join(parts)}' is not emulated at tenant scope.")
-
-
-class GenericResourceType(ResourceType):
-    """A type the emulator does not model: stored and echoed with `provisioningState: Succeeded`."""
-
-    lro = ResourceType.lro
-    api_versions = ()
-
-    def __init__(self, full_type: str) -> None:
-        namespace, *type_path = full_type.split("/")
-        self.namespace = namespace
-        self.type_path = tuple(type_path)
-        self.location_required = False
-        self.tracked = True
-
-
-def generic_type_for(ctx: RequestContext, full_type: str) -> ResourceType:
-    if ctx.emu.config.strict_resource_types:
-        namespace = full_type.split("/")[0]
-        raise ArmError(400, "NoRegisteredProviderFound",
-                       f"No registered resource provider found for type '{full_type}' and api version "
-                       f"'{ctx.api_version}' (namespace '{namespace}' is not emulated; the emulator runs with "
-                       "--strict-resource-types).")
-    return GenericResourceType(full_type)
 
 
 @bp.route("/metadata/endpoints", methods=["GET"])

@@ -148,6 +148,13 @@ def resource_location(ctx: RequestContext, rid: ResourceId) -> str:
     return ctx.emu.config.location
 
 
+def load_body(schema: Any, body: Any, partial: bool = False) -> dict[str, Any]:
+    """A request body validated with the type's marshmallow schema (400 with `target` otherwise)."""
+    from provider.arm import schemas  # lazy: marshmallow loads with the first write, not at start-up
+
+    return schemas.load_body(schema, body, partial=partial)
+
+
 # ---- the one write path ---------------------------------------------------------------------------
 def _store(ctx: RequestContext, rtype: ResourceType, rid: ResourceId, doc: dict[str, Any],
            existing: dict[str, Any] | None, *, pending: bool) -> None:
@@ -201,8 +208,6 @@ def put_resource(ctx: RequestContext, rtype: ResourceType, body: Any, if_match: 
         check_conditions(existing, if_match, if_none_match, "PUT")
         if existing and existing.get("properties", {}).get("provisioningState") == "Deleting":
             raise ArmError(409, "Conflict", f"The resource '{rid.id}' is being deleted.")
-        from provider.arm.schemas import load_body
-
         data = load_body(rtype.schema_for("PUT", ctx.api_version), body)
         doc: dict[str, Any] = {"id": rid.id, "name": rid.name, "type": rtype.full_type}
         if rtype.tracked:
@@ -249,8 +254,6 @@ def patch_resource(ctx: RequestContext, rtype: ResourceType, body: Any, if_match
         check_conditions(existing, if_match, None, "PATCH")
         if existing is None:
             raise not_found(rtype.full_type, "/".join(rid.names), rid.resource_group)
-        from provider.arm.schemas import load_body
-
         data = load_body(rtype.schema_for("PATCH", ctx.api_version), body, partial=False)
         merged = copy.deepcopy(existing)
         for name in ("tags", *rtype.envelope_fields):
@@ -407,8 +410,6 @@ def post_action(ctx: RequestContext, rtype: ResourceType, action_path: str, body
             raise not_found(rtype.full_type, "/".join(rid.names), rid.resource_group)
         if action.requires_body and not body:
             raise ArmError(400, "InvalidRequestContent", f"The action '{name}' requires a request body.")
-        from provider.arm.schemas import load_body
-
         data = load_body(action.schema, body) if action.schema else body
         status, result = action.handler(ctx, doc, data)
         if not action.long_running:

@@ -113,3 +113,9 @@ def same_id(a: str | None, b: str | None) -> bool:
     return (a or "").rstrip("/").lower() == (b or "").rstrip("/").lower()
 
 
+def is_top_level(resource_id: str) -> bool:
+    """A resource directly in its group: one provider segment and one type/name pair."""
+    lowered = resource_id.lower()
+    if lowered.count("/providers/") != 1:
+        return False
+    return len([p for p in lowered.split("/providers/", 1)[1].split("/") if p]) == 3

@@ -193,6 +193,30 @@ class Registry:
         return out
 
 
+class GenericResourceType(ResourceType):
+    """A type the emulator does not model: stored and echoed with `provisioningState: Succeeded`."""
+
+    lro = ResourceType.lro
+    api_versions = ()
+
+    def __init__(self, full_type: str) -> None:
+        namespace, *type_path = full_type.split("/")
+        self.namespace = namespace
+        self.type_path = tuple(type_path)
+        self.location_required = False
+        self.tracked = True
+
+
+def generic_type_for(ctx: RequestContext, full_type: str) -> ResourceType:
+    if ctx.emu.config.strict_resource_types:
+        namespace = full_type.split("/")[0]
+        raise ArmError(400, "NoRegisteredProviderFound",
+                       f"No registered resource provider found for type '{full_type}' and api version "
+                       f"'{ctx.api_version}' (namespace '{namespace}' is not emulated; the emulator runs with "
+                       "--strict-resource-types).")
+    return GenericResourceType(full_type)
+
+
 def _load_all_resource_modules() -> None:
     import provider.resources  # noqa: F401  (each module registers its types)
 

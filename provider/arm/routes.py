@@ -17,6 +17,7 @@ from provider.arm.api_versions import check_api_version
 from provider.arm.context import RequestContext
 from provider.arm.errors import ArmError, group_not_found
 from provider.arm.ids import ResourceId, parse_scope
+from provider.arm.resource_type import generic_type_for
 
 bp = Blueprint("arm", __name__)
 
@@ -264,7 +265,7 @@ def _provider_paths(ctx: RequestContext, path: str) -> Response:
         i += 2
     action_path = "/".join(segments[i:]) if i < len(segments) else ""
     full_type = "/".join([namespace, *types])
-    rtype = emu.registry.find(full_type) or frontdoor.generic_type_for(ctx, full_type)
+    rtype = emu.registry.find(full_type) or generic_type_for(ctx, full_type)
     if len(names) < len(types):
         # a collection: the parent is the resource named by the pairs so far
         parent = ResourceId(subscription, group, namespace, tuple(types[:-1]), tuple(names), scope) if names else None

@@ -12,9 +12,8 @@ from typing import Any
 from provider.arm import groups, handlers
 from provider.arm.context import RequestContext
 from provider.arm.errors import ArmError
-from provider.arm.frontdoor import GenericResourceType, generic_type_for
-from provider.arm.ids import parse_resource_id
-from provider.arm.resource_type import ResourceType
+from provider.arm.ids import is_top_level, parse_resource_id
+from provider.arm.resource_type import GenericResourceType, ResourceType, generic_type_for
 from provider.common import template_environment
 from provider.templates import ResourceWriteError
 
@@ -150,11 +149,3 @@ def _group_of(resource_id: str) -> tuple[str, str] | None:
     if len(parts) == 4 and parts[0].lower() == "subscriptions" and parts[2].lower() == "resourcegroups":
         return parts[1], parts[3]
     return None
-
-
-def is_top_level(resource_id: str) -> bool:
-    """A resource directly in its group: one provider segment and one type/name pair."""
-    lowered = resource_id.lower()
-    if lowered.count("/providers/") != 1:
-        return False
-    return len([p for p in lowered.split("/providers/", 1)[1].split("/") if p]) == 3

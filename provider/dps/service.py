@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 def _enrollments() -> enrollments_module:
     """The service-API logic (and `cryptography`'s X.509 stack with it) loads on first use, not at start-up."""
-    from provider.dps import enrollments
+    from provider.dps import enrollments  # lazy: see the docstring
 
     return enrollments
 

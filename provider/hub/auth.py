@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from provider.dps.sas import SasError, parse_sas, verify_sas
 from provider.hub import registry
 from provider.hub.registry import HubError
-from provider.pki.errors import PkiError
 
 if TYPE_CHECKING:  # `cryptography` loads with the first device connection, not at start-up
     from cryptography import x509
@@ -144,7 +143,7 @@ def _leaf(chain_der: list[bytes]) -> x509.Certificate:
 
 def _authenticate_ca(emu: Any, hub_doc: dict[str, Any], device: dict[str, Any],
                      chain_der: list[bytes]) -> DeviceAuth:
-    from provider.pki import Pki  # lazy: the signing core (and `cryptography`) loads with the first device
+    from provider.pki import Pki, PkiError  # lazy: the signing core (and `cryptography`) loads with the first device
 
     device_id = device["deviceId"]
     revocation_id = Pki.revocation_id_of(chain_der[0])

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -118,34 +118,21 @@ def load_public_key(key_id: str, public_der: bytes | None) -> ec.EllipticCurvePu
     return loaded
 
 
-def open_keystore(
-    *,
-    backend: str,
-    store: Store,
-    data_dir: Path | None,
-    master_key_file: Path | None = None,
-    pkcs11_module: str | Path | None = None,
-    pkcs11_token: str | None = None,
-    pkcs11_pin: str | None = None,
-) -> KeyStore:
-    """Build the configured backend: "soft" (wrapped keys in SQLite) or "pkcs11" (a token)."""
-    if backend == "soft":
-        from provider.keystore.soft import SoftKeyStore
+KeyStoreFactory = Callable[..., "KeyStore"]
+_BACKENDS: dict[str, KeyStoreFactory] = {}
 
-        return SoftKeyStore(store, data_dir=data_dir, master_key_file=master_key_file)
-    if backend == "pkcs11":
-        from provider.keystore.pkcs11 import Pkcs11KeyStore
 
-        missing = [
-            name
-            for name, value in (
-                ("pkcs11_module", pkcs11_module),
-                ("pkcs11_token", pkcs11_token),
-                ("pkcs11_pin", pkcs11_pin),
-            )
-            if not value
-        ]
-        if missing:
-            raise KeyStoreError(f"the pkcs11 key store needs {', '.join(missing)}")
-        return Pkcs11KeyStore(str(pkcs11_module), str(pkcs11_token), str(pkcs11_pin), store=store)
-    raise KeyStoreError(f"unknown key store backend {backend!r}; expected 'soft' or 'pkcs11'")
+def register_backend(name: str, factory: KeyStoreFactory) -> None:
+    """Called by each backend module when it is imported (smallstep's `apiv1.Register`): the
+    interface never imports its backends."""
+    _BACKENDS[name] = factory
+
+
+def open_keystore(*, backend: str, store: Store, **options: Any) -> KeyStore:
+    """Build the configured backend ("soft": wrapped keys in SQLite; "pkcs11": a token). `options`
+    are the backend's own settings (`data_dir`, `master_key_file`, `pkcs11_module`, ...)."""
+    factory = _BACKENDS.get(backend)
+    if factory is None:
+        known = "', '".join(sorted(_BACKENDS))
+        raise KeyStoreError(f"unknown key store backend {backend!r}; expected '{known}'")
+    return factory(store=store, **options)

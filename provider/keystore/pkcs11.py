@@ -27,7 +27,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
 from pkcs11.util.ec import encode_ec_public_key, encode_ecdsa_signature, encode_named_curve_parameters
 
-from provider.keystore.base import KeyInfo, KeyStore, KeyStoreError, check_curve, digest, load_public_key
+from provider.keystore.base import (
+    KeyInfo,
+    KeyStore,
+    KeyStoreError,
+    check_curve,
+    digest,
+    load_public_key,
+    register_backend,
+)
 from provider.store import Store, register_schema
 
 _NAMED_CURVES = {"P-256": "secp256r1", "P-384": "secp384r1", "P-521": "secp521r1"}
@@ -261,3 +269,15 @@ class Pkcs11KeyStore(KeyStore):
         if self._shared is not None:
             shared, self._shared = self._shared, None
             _release_session(shared)
+
+
+def _open(*, store: Store, pkcs11_module: str | None = None, pkcs11_token: str | None = None,
+          pkcs11_pin: str | None = None, **_other_backends_options: Any) -> Pkcs11KeyStore:
+    settings = {"pkcs11_module": pkcs11_module, "pkcs11_token": pkcs11_token, "pkcs11_pin": pkcs11_pin}
+    missing = [name for name, value in settings.items() if not value]
+    if missing:
+        raise KeyStoreError(f"the pkcs11 key store needs {', '.join(missing)}")
+    return Pkcs11KeyStore(str(pkcs11_module), str(pkcs11_token), str(pkcs11_pin), store=store)
+
+
+register_backend("pkcs11", _open)

@@ -18,6 +18,7 @@ import secrets
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 from cryptography.exceptions import InvalidTag
@@ -33,6 +34,7 @@ from provider.keystore.base import (
     check_curve,
     check_hash,
     load_public_key,
+    register_backend,
 )
 from provider.store import Store, register_schema
 
@@ -216,3 +218,11 @@ class SoftKeyStore(KeyStore):
             KeyInfo(row["key_id"], row["label"], row["curve"], datetime.fromisoformat(row["created_at"]))
             for row in rows
         ]
+
+
+def _open(*, store: Store, data_dir: Path | None = None, master_key_file: Path | None = None,
+          **_other_backends_options: Any) -> SoftKeyStore:
+    return SoftKeyStore(store, data_dir=data_dir, master_key_file=master_key_file)
+
+
+register_backend("soft", _open)

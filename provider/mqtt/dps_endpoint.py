@@ -14,6 +14,9 @@ import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from provider.dps import registration
+from provider.dps.errors import INVALID_BODY, DpsError
+from provider.dps.registration import DeviceEvidence
 from provider.mqtt import codec, topics
 from provider.mqtt.session import DeviceEndpoint, Refused
 
@@ -31,8 +34,6 @@ class DpsDevice(DeviceEndpoint):
 
     def __init__(self, server: MqttServer, conn: Connection, user: topics.DpsUser, client_id: str,
                  password: str | None) -> None:
-        from provider.dps.registration import DeviceEvidence
-
         super().__init__(server, conn, user, client_id)
         self.evidence = DeviceEvidence(sas_token=password, client_chain_der=conn.stream.client_chain_der(),
                                        transport="mqtt")
@@ -55,9 +56,6 @@ class DpsDevice(DeviceEndpoint):
             raise Refused(codec.NOT_AUTHORISED, reason)
 
     def _authenticate(self) -> str | None:
-        from provider.dps import registration
-        from provider.dps.errors import DpsError
-
         try:
             dps = registration.find_dps(self.emu, self.user.id_scope)
             registration.authenticate(self.emu, dps, self.user.id_scope, self.user.registration_id, self.evidence)
@@ -92,9 +90,6 @@ class DpsDevice(DeviceEndpoint):
         self.conn.deliver(reply, json.dumps(body).encode() if body is not None else b"")
 
     def _call(self, kind: str, bag: dict[str, str], payload: bytes) -> tuple[int, Any, dict[str, str]]:
-        from provider.dps import registration
-        from provider.dps.errors import INVALID_BODY, DpsError
-
         user = self.user
         try:
             if kind == "register":

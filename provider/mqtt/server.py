@@ -27,6 +27,8 @@ from typing import Any, TypeVar
 from provider.common import utc_z
 from provider.hub import auth as hub_auth
 from provider.mqtt import codec, topics
+from provider.mqtt.dps_endpoint import DpsDevice
+from provider.mqtt.hub_endpoint import HubDevice
 from provider.mqtt.session import Connection, Refused, SessionState
 from provider.mqtt.transport import ByteStream, WebSocketStream
 from provider.tls import X509_V_FLAG_NO_CHECK_TIME
@@ -201,9 +203,6 @@ class MqttServer:
         return await self.loop.run_in_executor(self.executor, fn, *args)
 
     def make_endpoint(self, conn: Connection, username: str | None, client_id: str, password: str | None) -> Any:
-        from provider.mqtt.dps_endpoint import DpsDevice
-        from provider.mqtt.hub_endpoint import HubDevice
-
         user = topics.parse_username(username)
         if isinstance(user, topics.DpsUser):
             return DpsDevice(self, conn, user, client_id, password)

@@ -34,13 +34,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlite_utils import Database
 
+from provider.common import der_to_pem
 from provider.keystore import KeyStore, KeyStoreError
 from provider.pki import asn1build, byor
 from provider.pki.common import CLOCK_SKEW, check_days, random_serial, thumbprint
 from provider.pki.csr import check_allowed_keys
 from provider.pki.errors import PkiError
 from provider.pki.issuance import LeafIssuer
-from provider.pki.records import CaRecord, IssuedChain, der_to_pem
+from provider.pki.records import CaRecord, IssuedChain
 from provider.pki.signer import hash_for, sign_certificate, sign_csr, spki_of
 from provider.pki.tables import ca_record, iso, parse_time, schema
 from provider.pki.verify import revocation_id_of as _revocation_id_of

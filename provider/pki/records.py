@@ -6,12 +6,7 @@ import base64
 from dataclasses import dataclass, field
 from datetime import datetime
 
-
-def der_to_pem(der: bytes, label: str = "CERTIFICATE") -> str:
-    """PEM armour (RFC 7468) around a DER object."""
-    body = base64.b64encode(der).decode("ascii")
-    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
-    return f"-----BEGIN {label}-----\n" + "\n".join(lines) + f"\n-----END {label}-----\n"
+from provider.common import der_to_pem
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ from typing import Any
 
 import sqlite_utils
 
-from provider.pki.records import CaRecord, der_to_pem
+from provider.common import der_to_pem
+from provider.pki.records import CaRecord
 from provider.store import register_schema
 
 

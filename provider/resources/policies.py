@@ -18,6 +18,7 @@ from provider.arm.errors import ArmError
 from provider.arm.resource_type import Action, NameRule, ResourceType, register
 from provider.arm.schemas import BaseSchema, Tags
 from provider.common import utc_z
+from provider.pki.errors import PkiError
 
 POLICY_API_VERSIONS = api_versions.DEVICE_REGISTRY_CREDENTIALS
 PROXY_FROM = "2026-03-01-preview"
@@ -114,8 +115,6 @@ def revoke_issuer(ctx: RequestContext, doc: dict[str, Any], _body: Any) -> tuple
         raise ArmError(400, "OperationNotAllowed",
                        "revokeIssuer is not possible for a policy with an external root (Bring Your Own Root). "
                        "Revoke each device instead, then delete the policy.")
-    from provider.pki import PkiError
-
     try:
         ctx.emu.pki.rotate_issuing_ca(doc["id"].lower())
     except PkiError as exc:
@@ -131,8 +130,6 @@ def activate_byor(ctx: RequestContext, doc: dict[str, Any], body: dict[str, Any]
     if not byor.get("enabled"):
         raise ArmError(400, "OperationNotAllowed",
                        "activateBringYourOwnRoot applies only to a policy created with bringYourOwnRoot.enabled.")
-    from provider.pki import PkiError
-
     try:
         ctx.emu.pki.activate_byor(doc["id"].lower(), body["certificateChain"])
     except PkiError as exc:
