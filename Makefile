@@ -13,8 +13,11 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
+VULTURE_ARGS := --ignore-decorators "@bp.route,@register,@*.errorhandler,@app.*,@bp.errorhandler,@builtin,@register_schema"
+
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check provider tests bench
+	$(VENV)/bin/vulture provider tests/vulture_whitelist.py $(VULTURE_ARGS)
 
 schemas: $(VENV)/.installed-test
 	$(PY) -m provider.schemagen

@@ -44,7 +44,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register_command(subparsers) -> None:
+def register_command(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("az-env", help="print the shell lines that point the Azure CLI at the emulator")
     parser.add_argument("--url", default=f"https://127.0.0.1:{DEFAULT_HTTPS_PORT}",
                         help="the emulator's HTTPS ARM endpoint")

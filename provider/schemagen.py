@@ -11,14 +11,17 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provider.arm.resource_type import REGISTRY
+
+if TYPE_CHECKING:
+    from apispec.ext.marshmallow.openapi import OpenAPIConverter
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[1] / "schemas"
 
 
-def _converter():
+def _converter() -> OpenAPIConverter:
     from apispec import APISpec
     from apispec.ext.marshmallow import MarshmallowPlugin
     from apispec.ext.marshmallow.openapi import OpenAPIConverter

@@ -11,6 +11,7 @@ import logging
 import re
 import signal
 import socket
+import ssl
 import sys
 import threading
 from collections.abc import Callable
@@ -33,15 +34,15 @@ class ClientCertSSLAdapter(BuiltinSSLAdapter):
         self._tls = tls
 
     @property
-    def context(self):  # type: ignore[override]
+    def context(self) -> ssl.SSLContext:  # type: ignore[override]
         tls = getattr(self, "_tls", None)
         return tls.context() if tls is not None else self._context
 
     @context.setter
-    def context(self, value) -> None:
+    def context(self, value: ssl.SSLContext) -> None:
         self._context = value
 
-    def get_environ(self, sock):  # type: ignore[override]
+    def get_environ(self, sock: ssl.SSLSocket) -> dict[str, Any]:  # type: ignore[override]
         environ = super().get_environ(sock)
         environ["SSL_CLIENT_CERT_CHAIN_DER"] = peer_chain_der(sock)
         return environ
@@ -99,12 +100,6 @@ def _bind_cause(host: str, port: int, fallback: OSError) -> OSError:
     return fallback
 
 
-def free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
 class Servers:
     """Starts every listener in its own thread and stops them all together."""
 
@@ -113,7 +108,8 @@ class Servers:
         self._threads: list[threading.Thread] = []
         self._stoppers: list[Callable[[], None]] = []
 
-    def add_wsgi(self, app, host: str, port: int, flag: str, tls: ServerTls | None = None, threads: int = 16) -> int:
+    def add_wsgi(self, app: Callable[..., Any], host: str, port: int, flag: str, tls: ServerTls | None = None,
+                 threads: int = 16) -> int:
         """Bind now (so port 0 resolves and errors surface at start-up), serve in a thread."""
         server = wsgi.Server((host, port), app, numthreads=threads, server_name="adr-emulator",
                              shutdown_timeout=1, timeout=30)
@@ -151,7 +147,7 @@ class Servers:
         """Block until SIGINT/SIGTERM, then stop cleanly."""
         done = threading.Event()
 
-        def _signal(signum, _frame) -> None:
+        def _signal(signum: int, _frame: object) -> None:
             log.info("received signal %s, stopping", signum)
             done.set()
 

@@ -54,7 +54,7 @@ class Database:
     def table_names(self) -> list[str]:
         return self.utils.table_names()
 
-    def __getitem__(self, table: str):
+    def __getitem__(self, table: str) -> sqlite_utils.db.Table:
         return self.utils[table]
 
 

@@ -4,7 +4,6 @@ devices, written once. Ids keep the caller's casing; comparisons are case-insens
 from __future__ import annotations
 
 NAMESPACE_TYPE = "Microsoft.DeviceRegistry/namespaces"
-CREDENTIAL_TYPE = "Microsoft.DeviceRegistry/namespaces/credentials"
 POLICY_TYPE = "Microsoft.DeviceRegistry/namespaces/credentials/policies"
 DEVICE_TYPE = "Microsoft.DeviceRegistry/namespaces/devices"
 CREDENTIAL_NAME = "default"  # the preview's one credential per namespace

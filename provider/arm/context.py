@@ -10,6 +10,8 @@ from provider.arm.ids import ResourceId
 from provider.common import utc_z
 
 if TYPE_CHECKING:
+    from provider.arm.repository import Repository
+    from provider.config import Config
     from provider.state import Emulator
 
 
@@ -30,11 +32,11 @@ class RequestContext:
             self.now = self.emu.now()
 
     @property
-    def repo(self):
+    def repo(self) -> Repository:
         return self.emu.repo
 
     @property
-    def config(self):
+    def config(self) -> Config:
         return self.emu.config
 
     def timestamp(self) -> str:

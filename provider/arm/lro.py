@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from provider.common import utc_z_from_epoch
-from provider.store import Store, dumps, register_schema
+from provider.store import Database, Store, dumps, register_schema
 
 
 @register_schema
-def _schema(db) -> None:
+def _schema(db: Database) -> None:
     db.execute(
         """CREATE TABLE IF NOT EXISTS operations (
             id TEXT PRIMARY KEY,

@@ -8,7 +8,7 @@ here: front-door paths (subscriptions, providers, groups, operation status) firs
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, current_app, request
 
@@ -19,12 +19,15 @@ from provider.arm.errors import ArmError, group_not_found
 from provider.arm.ids import ResourceId, parse_scope
 from provider.arm.resource_type import generic_type_for
 
+if TYPE_CHECKING:
+    from provider.state import Emulator
+
 bp = Blueprint("arm", __name__)
 
 JSON_TYPES = ("application/json", "text/json")
 
 
-def emulator():
+def emulator() -> Emulator:
     return current_app.config["EMULATOR"]
 
 

@@ -23,7 +23,7 @@ import binascii
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -32,7 +32,11 @@ from cryptography.x509.verification import Criticality, ExtensionPolicy, PolicyB
 
 from provider.dps import errors, records
 from provider.dps.errors import DpsError
-from provider.dps.sas import SasError, derive_device_key, parse_sas, verify_sas
+from provider.dps.sas import SasError, SasToken, derive_device_key, parse_sas, verify_sas
+from provider.store import Store as DataStore  # not cryptography's trust `Store`
+
+if TYPE_CHECKING:
+    from provider.state import Emulator
 
 SLOTS = ("primary", "secondary")
 
@@ -86,12 +90,12 @@ def certificate_info(cert: x509.Certificate) -> dict[str, Any]:
     }
 
 
-def _check_ca_key_usage(_policy, _cert, usage: x509.KeyUsage | None) -> None:  # noqa: ANN001
+def _check_ca_key_usage(_policy: Any, _cert: x509.Certificate, usage: x509.KeyUsage | None) -> None:
     if usage is not None and not usage.key_cert_sign:
         raise ValueError("a CA certificate's KeyUsage lacks keyCertSign")
 
 
-def _check_leaf_eku(_policy, _cert, eku: x509.ExtendedKeyUsage | None) -> None:  # noqa: ANN001
+def _check_leaf_eku(_policy: Any, _cert: x509.Certificate, eku: x509.ExtendedKeyUsage | None) -> None:
     if eku is not None and ExtendedKeyUsageOID.CLIENT_AUTH not in eku and ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE \
             not in eku:
         raise ValueError("the device certificate's extended key usage lacks clientAuth")
@@ -137,7 +141,7 @@ def enrolled_certificates(attestation: dict[str, Any], section: str) -> list[x50
     return certs
 
 
-def ca_reference_certificate(emu, dps_doc: dict[str, Any], name: str) -> x509.Certificate | None:  # noqa: ANN001
+def ca_reference_certificate(emu: Emulator, dps_doc: dict[str, Any], name: str) -> x509.Certificate | None:
     """A DPS CA certificate (`provisioningServices/certificates/{name}`) named by `caReferences`."""
     doc = emu.dps.certificate(dps_doc, name)
     text = ((doc or {}).get("properties") or {}).get("certificate")
@@ -149,7 +153,7 @@ def ca_reference_certificate(emu, dps_doc: dict[str, Any], name: str) -> x509.Ce
         return None
 
 
-def group_anchors(emu, dps_doc: dict[str, Any], group: dict[str, Any]) -> list[x509.Certificate]:  # noqa: ANN001
+def group_anchors(emu: Emulator, dps_doc: dict[str, Any], group: dict[str, Any]) -> list[x509.Certificate]:
     anchors = enrolled_certificates(group["attestation"], "signingCertificates")
     references = (group["attestation"].get("x509") or {}).get("caReferences") or {}
     for slot in SLOTS:
@@ -168,7 +172,8 @@ def _refuse_tpm(enrollment: dict[str, Any]) -> None:
                        "cannot complete. Use symmetric key or X.509 attestation.")
 
 
-def _individual(store, dps_key: str, registration_id: str, kind: str, credential: str) -> dict[str, Any] | None:  # noqa: ANN001
+def _individual(store: DataStore, dps_key: str, registration_id: str, kind: str,
+                credential: str) -> dict[str, Any] | None:
     """The individual enrollment for `registration_id`, which must use `kind` attestation (TPM is refused)."""
     individual = records.get_enrollment(store, dps_key, records.INDIVIDUAL, registration_id)
     if individual is not None:
@@ -180,7 +185,7 @@ def _individual(store, dps_key: str, registration_id: str, kind: str, credential
     return individual
 
 
-def by_sas(store, dps_key: str, id_scope: str, registration_id: str, token: str,  # noqa: ANN001
+def by_sas(store: DataStore, dps_key: str, id_scope: str, registration_id: str, token: str,
            now: float) -> Attested:
     """Symmetric-key attestation: the SAS token must verify with an enrollment's (derived) key."""
     try:
@@ -221,7 +226,7 @@ def by_sas(store, dps_key: str, id_scope: str, registration_id: str, token: str,
                    "individual enrollment for it and no symmetric-key enrollment group's derived key verifies it.")
 
 
-def _matching_key(parsed, keys: list[str | None], resource: str, now: float) -> str | None:  # noqa: ANN001
+def _matching_key(parsed: SasToken, keys: list[str | None], resource: str, now: float) -> str | None:
     for key in keys:
         if not key:
             continue
@@ -238,7 +243,7 @@ def _sas_refusal(exc: SasError) -> DpsError:
     return DpsError(code, f"Unauthorized: {exc.message}.")
 
 
-def by_certificate(emu, dps_doc: dict[str, Any], registration_id: str, chain_der: list[bytes],  # noqa: ANN001
+def by_certificate(emu: Emulator, dps_doc: dict[str, Any], registration_id: str, chain_der: list[bytes],
                    now: datetime) -> Attested:
     """X.509 attestation by the TLS client chain (leaf first)."""
     try:

@@ -35,12 +35,15 @@ import binascii
 import copy
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provider.common import DEVICE_ID, REGISTRATION_ID, data_plane_etag, new_access_key
 from provider.dps import errors, records
 from provider.dps.attestation import ca_reference_certificate, certificate_info, load_certificate
 from provider.dps.errors import DpsError, timestamp
+
+if TYPE_CHECKING:
+    from provider.state import Emulator
 
 SERVICE_API_VERSIONS = ("2021-10-01", "2025-07-01-preview", "2026-11-01")
 PREVIEW_LINK = "2025-07-01-preview"
@@ -109,7 +112,7 @@ def check_registration_id(value: Any, where: str = "registrationId") -> str:
     return value
 
 
-def linked_hosts(emu, dps_doc: dict[str, Any]) -> set[str]:  # noqa: ANN001
+def linked_hosts(emu: Emulator, dps_doc: dict[str, Any]) -> set[str]:
     return emu.dps.linked_hub_hosts(dps_doc)
 
 
@@ -158,7 +161,7 @@ def _certificates(given: dict[str, Any] | None, old: dict[str, Any] | None, wher
     return out
 
 
-def normalise_attestation(emu, dps_doc: dict[str, Any], kind: str, value: Any,  # noqa: ANN001
+def normalise_attestation(emu: Emulator, dps_doc: dict[str, Any], kind: str, value: Any,
                           old: dict[str, Any] | None) -> dict[str, Any]:
     attestation = _object(value, "attestation", required=True)
     assert attestation is not None
@@ -205,7 +208,7 @@ def normalise_attestation(emu, dps_doc: dict[str, Any], kind: str, value: Any,  
     return out
 
 
-def _ca_references(emu, dps_doc: dict[str, Any], references: dict[str, Any]) -> dict[str, str]:  # noqa: ANN001
+def _ca_references(emu: Emulator, dps_doc: dict[str, Any], references: dict[str, Any]) -> dict[str, str]:
     out = {}
     for slot in ("primary", "secondary"):
         name = _string(references.get(slot), f"attestation.x509.caReferences.{slot}")
@@ -221,7 +224,7 @@ def _ca_references(emu, dps_doc: dict[str, Any], references: dict[str, Any]) -> 
 
 
 # ---- the ADR link ----------------------------------------------------------------------------------------
-def _linked_namespace(emu, dps_doc: dict[str, Any]) -> dict[str, Any]:  # noqa: ANN001
+def _linked_namespace(emu: Emulator, dps_doc: dict[str, Any]) -> dict[str, Any]:
     namespace_id = emu.dps.namespace_id(dps_doc)
     namespace = emu.adr.namespace(namespace_id) if namespace_id else None
     if namespace is None:
@@ -232,7 +235,7 @@ def _linked_namespace(emu, dps_doc: dict[str, Any]) -> dict[str, Any]:  # noqa: 
     return namespace
 
 
-def _policy_id(emu, namespace: dict[str, Any], policy_name: str) -> str:  # noqa: ANN001
+def _policy_id(emu: Emulator, namespace: dict[str, Any], policy_name: str) -> str:
     doc = emu.adr.policy(namespace["id"], policy_name)
     if doc is None:
         raise DpsError(errors.POLICY_NOT_FOUND,
@@ -241,7 +244,7 @@ def _policy_id(emu, namespace: dict[str, Any], policy_name: str) -> str:  # noqa
     return doc["id"]
 
 
-def resolve_link(emu, dps_doc: dict[str, Any], api_version: str, body: dict[str, Any],  # noqa: ANN001
+def resolve_link(emu: Emulator, dps_doc: dict[str, Any], api_version: str, body: dict[str, Any],
                  existing: dict[str, Any] | None) -> tuple[str | None, str | None]:
     """(policy ARM id or None, certificate authority name or None) for the stored record."""
     kept = ((existing or {}).get("_policyId"), (existing or {}).get("_caName"))
@@ -289,7 +292,7 @@ def resolve_link(emu, dps_doc: dict[str, Any], api_version: str, body: dict[str,
 
 
 # ---- create / update ----------------------------------------------------------------------------------------
-def normalise(emu, dps_doc: dict[str, Any], kind: str, path_id: str, body: Any, api_version: str,  # noqa: ANN001
+def normalise(emu: Emulator, dps_doc: dict[str, Any], kind: str, path_id: str, body: Any, api_version: str,
               existing: dict[str, Any] | None) -> dict[str, Any]:
     """Validate a PUT body and build the record to store (keys, certificates, link, timestamps)."""
     if not isinstance(body, dict):
@@ -423,7 +426,7 @@ def _not_found(kind: str, enrollment_id: str) -> DpsError:
     return DpsError(errors.ENROLLMENT_NOT_FOUND, f"The {NOUN[kind]} '{enrollment_id}' does not exist.")
 
 
-def get(emu, dps_doc: dict[str, Any], kind: str, enrollment_id: str, api_version: str) -> Result:  # noqa: ANN001
+def get(emu: Emulator, dps_doc: dict[str, Any], kind: str, enrollment_id: str, api_version: str) -> Result:
     dps_key = dps_doc["id"].lower()
     record = records.get_enrollment(emu.store, dps_key, kind, enrollment_id)
     if record is None:
@@ -434,7 +437,7 @@ def get(emu, dps_doc: dict[str, Any], kind: str, enrollment_id: str, api_version
     return 200, render(record, api_version, registration_state=state), {}
 
 
-def put(emu, dps_doc: dict[str, Any], kind: str, enrollment_id: str, body: Any, api_version: str,  # noqa: ANN001
+def put(emu: Emulator, dps_doc: dict[str, Any], kind: str, enrollment_id: str, body: Any, api_version: str,
         if_match: str | None) -> Result:
     dps_key = dps_doc["id"].lower()
     with emu.store.transaction():
@@ -454,7 +457,7 @@ def _precondition(kind: str, enrollment_id: str, existing: dict[str, Any] | None
                     f"The etag in If-Match does not match the current etag of the {NOUN[kind]} '{enrollment_id}'.")
 
 
-def delete(emu, dps_doc: dict[str, Any], kind: str, enrollment_id: str, if_match: str | None) -> Result:  # noqa: ANN001
+def delete(emu: Emulator, dps_doc: dict[str, Any], kind: str, enrollment_id: str, if_match: str | None) -> Result:
     dps_key = dps_doc["id"].lower()
     with emu.store.transaction():
         existing = records.get_enrollment(emu.store, dps_key, kind, enrollment_id)
@@ -466,7 +469,7 @@ def delete(emu, dps_doc: dict[str, Any], kind: str, enrollment_id: str, if_match
     return 204, None, {}
 
 
-def attestation_mechanism(emu, dps_doc: dict[str, Any], kind: str, enrollment_id: str) -> Result:  # noqa: ANN001
+def attestation_mechanism(emu: Emulator, dps_doc: dict[str, Any], kind: str, enrollment_id: str) -> Result:
     record = records.get_enrollment(emu.store, dps_doc["id"].lower(), kind, enrollment_id)
     if record is None:
         raise _not_found(kind, enrollment_id)
@@ -504,7 +507,7 @@ def _page_headers(item_type: str, size: int, rows: list[tuple[int, Any]], more: 
     return headers
 
 
-def query(emu, dps_doc: dict[str, Any], kind: str, body: Any, api_version: str, max_items: str | None,  # noqa: ANN001
+def query(emu: Emulator, dps_doc: dict[str, Any], kind: str, body: Any, api_version: str, max_items: str | None,
           continuation: str | None) -> Result:
     if not isinstance(body, dict) or not isinstance(body.get("query"), str) or not body["query"].strip():
         raise DpsError(errors.INVALID_QUERY, 'The body must be a query specification such as {"query": "*"}.')
@@ -519,7 +522,7 @@ def query(emu, dps_doc: dict[str, Any], kind: str, body: Any, api_version: str, 
     return 200, items, _page_headers(item_type, size, rows, more)
 
 
-def bulk(emu, dps_doc: dict[str, Any], kind: str, body: Any, api_version: str) -> Result:  # noqa: ANN001
+def bulk(emu: Emulator, dps_doc: dict[str, Any], kind: str, body: Any, api_version: str) -> Result:
     """`BulkEnrollment(Group)Operation`: up to 10 items, each applied on its own."""
     list_field = "enrollments" if kind == records.INDIVIDUAL else "enrollmentGroups"
     id_field = ID_FIELD[kind]
@@ -548,7 +551,7 @@ def bulk(emu, dps_doc: dict[str, Any], kind: str, body: Any, api_version: str) -
     return 200, result, {}
 
 
-def _bulk_item(emu, dps_doc: dict[str, Any], kind: str, mode: str, item_id: str, item: dict[str, Any],  # noqa: ANN001
+def _bulk_item(emu: Emulator, dps_doc: dict[str, Any], kind: str, mode: str, item_id: str, item: dict[str, Any],
                api_version: str) -> None:
     dps_key = dps_doc["id"].lower()
     if item.get("etag") is not None and not isinstance(item["etag"], str):
@@ -571,14 +574,14 @@ def _bulk_item(emu, dps_doc: dict[str, Any], kind: str, mode: str, item_id: str,
 
 
 # ---- registration states (service side) -------------------------------------------------------------------
-def get_registration_state(emu, dps_doc: dict[str, Any], registration_id: str) -> Result:  # noqa: ANN001
+def get_registration_state(emu: Emulator, dps_doc: dict[str, Any], registration_id: str) -> Result:
     record = records.get_registration(emu.store, dps_doc["id"].lower(), registration_id)
     if record is None:
         raise DpsError(errors.REGISTRATION_NOT_FOUND, f"No registration record for '{registration_id}'.")
     return 200, service_registration_state(record), {}
 
 
-def delete_registration_state(emu, dps_doc: dict[str, Any], registration_id: str,  # noqa: ANN001
+def delete_registration_state(emu: Emulator, dps_doc: dict[str, Any], registration_id: str,
                               if_match: str | None) -> Result:
     dps_key = dps_doc["id"].lower()
     with emu.store.transaction():
@@ -592,7 +595,7 @@ def delete_registration_state(emu, dps_doc: dict[str, Any], registration_id: str
     return 204, None, {}
 
 
-def query_registration_states(emu, dps_doc: dict[str, Any], group_id: str, max_items: str | None,  # noqa: ANN001
+def query_registration_states(emu: Emulator, dps_doc: dict[str, Any], group_id: str, max_items: str | None,
                               continuation: str | None) -> Result:
     dps_key = dps_doc["id"].lower()
     if records.get_enrollment(emu.store, dps_key, records.GROUP, group_id) is None:

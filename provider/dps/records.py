@@ -11,7 +11,7 @@ import json
 import time
 from typing import Any
 
-from provider.store import Store, dumps, register_schema
+from provider.store import Database, Store, dumps, register_schema
 
 INDIVIDUAL = "individual"
 GROUP = "group"
@@ -19,7 +19,7 @@ OPERATION_RETENTION_SECONDS = 24 * 3600
 
 
 @register_schema
-def _schema(db) -> None:  # noqa: ANN001 - sqlite_utils.Database
+def _schema(db: Database) -> None:  # noqa: ANN001 - Database
     db.execute(
         """CREATE TABLE IF NOT EXISTS dps_enrollments (
             dps TEXT NOT NULL,          -- lower-cased DPS ARM id

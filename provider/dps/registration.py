@@ -41,7 +41,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provider.adr import ids
 from provider.arm.context import RequestContext
@@ -51,6 +51,10 @@ from provider.dps.enrollments import check_registration_id
 from provider.dps.errors import DpsError, timestamp
 from provider.hub import registry
 from provider.pki.errors import PkiError
+
+if TYPE_CHECKING:
+    from provider.pki.records import IssuedChain
+    from provider.state import Emulator
 
 __all__ = ["DEVICE_API_VERSIONS", "DeviceEvidence", "DpsError", "operation_status", "register", "status_lookup"]
 
@@ -74,7 +78,7 @@ class DeviceEvidence:
 
 
 # ---- shared checks --------------------------------------------------------------------------------------
-def check_api_version(emu, api_version: str | None) -> str:  # noqa: ANN001
+def check_api_version(emu: Emulator, api_version: str | None) -> str:
     if not api_version:
         raise DpsError(errors.MISSING_API_VERSION, "The api-version query parameter is required.")
     if api_version not in DEVICE_API_VERSIONS and not emu.config.skip_api_version_check:
@@ -84,7 +88,7 @@ def check_api_version(emu, api_version: str | None) -> str:  # noqa: ANN001
     return api_version
 
 
-def find_dps(emu, id_scope: str) -> dict[str, Any]:  # noqa: ANN001
+def find_dps(emu: Emulator, id_scope: str) -> dict[str, Any]:
     dps = emu.dps.by_id_scope(id_scope) if id_scope else None
     if dps is None:
         raise DpsError(errors.DPS_NOT_FOUND, f"No provisioning service has the id scope '{id_scope[:64]}'.")
@@ -120,7 +124,7 @@ def _check_body(registration_id: str, body: Any, *, lookup: bool) -> dict[str, A
     return body
 
 
-def authenticate(emu, dps_doc: dict[str, Any], id_scope: str, registration_id: str,  # noqa: ANN001
+def authenticate(emu: Emulator, dps_doc: dict[str, Any], id_scope: str, registration_id: str,
                  evidence: DeviceEvidence) -> attestation.Attested:
     """The enrollment the evidence proves membership of (SAS first, then the TLS client chain)."""
     if evidence.sas_token:
@@ -138,7 +142,7 @@ def _device_view(record: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---- register ---------------------------------------------------------------------------------------------
-def register(emu, id_scope: str, registration_id: str, body: Any, evidence: DeviceEvidence,  # noqa: ANN001
+def register(emu: Emulator, id_scope: str, registration_id: str, body: Any, evidence: DeviceEvidence,
              api_version: str) -> Answer:
     """Register (or re-register) a device; see the module docstring for the 202 / poll contract."""
     check_api_version(emu, api_version)
@@ -162,7 +166,7 @@ def register(emu, id_scope: str, registration_id: str, body: Any, evidence: Devi
     return 202, {"operationId": operation, "status": "assigning"}, headers
 
 
-def _assign(emu, dps: dict[str, Any], registration_id: str, attested: attestation.Attested,  # noqa: ANN001
+def _assign(emu: Emulator, dps: dict[str, Any], registration_id: str, attested: attestation.Attested,
             csr: str | None, api_version: str) -> str:
     """Everything a registration writes (inside the caller's transaction); returns the operation id."""
     store, dps_key = emu.store, dps["id"].lower()
@@ -218,7 +222,7 @@ def _device_id(registration_id: str, attested: attestation.Attested, previous: d
     return registration_id
 
 
-def _adr_device(emu, dps: dict[str, Any], policy_id: str, device_id: str, api_version: str) -> dict[str, Any]:  # noqa: ANN001
+def _adr_device(emu: Emulator, dps: dict[str, Any], policy_id: str, device_id: str, api_version: str) -> dict[str, Any]:
     """Create or update the ADR device (policy reference); refuse a disabled one."""
     namespace_id = ids.namespace_of(policy_id)
     existing = emu.adr.device(namespace_id, device_id)
@@ -236,7 +240,8 @@ def _adr_device(emu, dps: dict[str, Any], policy_id: str, device_id: str, api_ve
                                     namespace.get("location") or dps.get("location") or emu.config.location)
 
 
-def _issue(emu, policy_id: str | None, csr: str, device_id: str, adr_device: dict[str, Any] | None):  # noqa: ANN001, ANN202
+def _issue(emu: Emulator, policy_id: str | None, csr: str, device_id: str,
+           adr_device: dict[str, Any] | None) -> IssuedChain:
     assert policy_id and adr_device is not None
     days = emu.adr.leaf_validity_days(emu.adr.policy_by_id(policy_id) or {})
     try:
@@ -245,7 +250,7 @@ def _issue(emu, policy_id: str | None, csr: str, device_id: str, adr_device: dic
         raise errors.from_pki_error(exc) from None
 
 
-def _issuance_record(issued, policy_id: str, now: str) -> dict[str, Any]:  # noqa: ANN001
+def _issuance_record(issued: IssuedChain, policy_id: str, now: str) -> dict[str, Any]:
     leaf_der = issued.leaf_der
     serial = f"{issued.serial:X}"
     return {
@@ -258,7 +263,7 @@ def _issuance_record(issued, policy_id: str, now: str) -> dict[str, Any]:  # noq
     }
 
 
-def _reassign(emu, linked: list[tuple[dict, dict]], previous: dict[str, Any] | None, host: str,  # noqa: ANN001
+def _reassign(emu: Emulator, linked: list[tuple[dict, dict]], previous: dict[str, Any] | None, host: str,
               device_id: str, enrollment: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
     """(substatus, twin to seed the new hub's device with) — and remove the device from a previous hub."""
     old_host = str((previous or {}).get("assignedHub") or "").lower()
@@ -299,7 +304,7 @@ def _attestation_result(attested: attestation.Attested) -> dict[str, Any]:
 
 
 # ---- poll and status lookup ------------------------------------------------------------------------------------
-def operation_status(emu, id_scope: str, registration_id: str, operation_id: str,  # noqa: ANN001
+def operation_status(emu: Emulator, id_scope: str, registration_id: str, operation_id: str,
                      evidence: DeviceEvidence, api_version: str) -> Answer:
     """The finished operation (always 200: operations complete inside `register`)."""
     check_api_version(emu, api_version)
@@ -313,7 +318,7 @@ def operation_status(emu, id_scope: str, registration_id: str, operation_id: str
     return 200, found[1], {}
 
 
-def status_lookup(emu, id_scope: str, registration_id: str, body: Any, evidence: DeviceEvidence,  # noqa: ANN001
+def status_lookup(emu: Emulator, id_scope: str, registration_id: str, body: Any, evidence: DeviceEvidence,
                   api_version: str) -> Answer:
     """`POST /{idScope}/registrations/{id}`: the current registration state (never the chain; no csr)."""
     check_api_version(emu, api_version)

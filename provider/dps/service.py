@@ -65,7 +65,7 @@ HTTP_CODES = {400: errors.INVALID_BODY, 401: errors.UNAUTHORIZED, 404: errors.NO
 READ, WRITE = "Read", "Write"
 
 
-def _emu():
+def _emu() -> Emulator:
     return current_app.config["EMULATOR"]
 
 

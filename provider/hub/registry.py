@@ -18,14 +18,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from provider.common import DEVICE_ID, new_access_key, utc_z
-from provider.store import Store, dumps, register_schema
+from provider.store import Database, Store, dumps, register_schema
 
 AUTH_TYPES = ("sas", "selfSigned", "certificateAuthority", "none")
 EPOCH = "0001-01-01T00:00:00Z"
 
 
 @register_schema
-def _schema(db) -> None:
+def _schema(db: Database) -> None:
     db.execute(
         """CREATE TABLE IF NOT EXISTS hub_devices (
             hub TEXT NOT NULL,            -- lower-cased hub ARM id

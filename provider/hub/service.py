@@ -147,9 +147,7 @@ def put_device(device_id: str) -> Response:
 def delete_device(device_id: str) -> Response:
     emu, hub = _authorized("RegistryWrite")
     registry.delete_device(emu.store, hub, device_id, _if_match())
-    server = emu.hub.mqtt_server
-    if server is not None:
-        server.drop_devices(hub["id"], device_id, "the device was deleted", wait=5.0)
+    emu.hub.drop_connections(hub["id"], device_id, "the device was deleted", wait=5.0)
     return Response(status=204)
 
 

@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pkcs11
-import sqlite_utils
 from cryptography.hazmat.primitives.asymmetric import ec
 from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
 from pkcs11.util.ec import encode_ec_public_key, encode_ecdsa_signature, encode_named_curve_parameters
@@ -36,7 +35,7 @@ from provider.keystore.base import (
     load_public_key,
     register_backend,
 )
-from provider.store import Store, register_schema
+from provider.store import Database, Store, register_schema
 
 _NAMED_CURVES = {"P-256": "secp256r1", "P-384": "secp384r1", "P-521": "secp521r1"}
 
@@ -53,7 +52,7 @@ SECURITY_ATTRIBUTES = {
 
 
 @register_schema
-def _schema(db: sqlite_utils.Database) -> None:
+def _schema(db: Database) -> None:
     db.execute(
         """CREATE TABLE IF NOT EXISTS keystore_pkcs11_keys (
             key_id TEXT PRIMARY KEY,       -- hex of CKA_ID
@@ -173,7 +172,7 @@ class Pkcs11KeyStore(KeyStore):
                 params = self._session.create_domain_parameters(
                     KeyType.EC, {Attribute.EC_PARAMS: encode_named_curve_parameters(_NAMED_CURVES[curve])}, local=True
                 )
-                public, private = params.generate_keypair(
+                public, _private = params.generate_keypair(
                     id=id_bytes,
                     label=label,
                     store=True,

@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -36,7 +35,7 @@ from provider.keystore.base import (
     load_public_key,
     register_backend,
 )
-from provider.store import Store, register_schema
+from provider.store import Database, Store, register_schema
 
 MASTER_KEY_ENV = "ADR_EMULATOR_MASTER_KEY"
 MASTER_KEY_FILE = "master.key"
@@ -44,7 +43,7 @@ _AAD_PREFIX = b"adr-emulator/soft-key/v1|"
 
 
 @register_schema
-def _schema(db: sqlite_utils.Database) -> None:
+def _schema(db: Database) -> None:
     db.execute(
         """CREATE TABLE IF NOT EXISTS keystore_soft_keys (
             key_id TEXT PRIMARY KEY,

@@ -59,6 +59,8 @@ class Endpoint(Protocol):
     async def on_publish(self, kind: str, topic: str, payload: bytes) -> None: ...
     async def on_connected(self) -> None: ...
     async def on_closed(self) -> None: ...
+    def recheck(self) -> str | None: ...
+    def describe(self) -> str: ...
 
 
 class DeviceEndpoint:
@@ -94,7 +96,7 @@ class Connection:
     def __init__(self, server: MqttServer, stream: ByteStream) -> None:
         self.server = server
         self.stream = stream
-        self.endpoint: Any = None
+        self.endpoint: Endpoint | None = None
         self.client_id = ""
         self.state = SessionState()
         self.keepalive = 0

@@ -32,7 +32,6 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
-from sqlite_utils import Database
 
 from provider.common import der_to_pem
 from provider.keystore import KeyStore, KeyStoreError
@@ -46,7 +45,7 @@ from provider.pki.signer import hash_for, sign_certificate, sign_csr, spki_of
 from provider.pki.tables import ca_record, iso, parse_time, schema
 from provider.pki.verify import revocation_id_of as _revocation_id_of
 from provider.pki.verify import verify_device_chain as _verify_device_chain
-from provider.store import Store
+from provider.store import Database, Store
 
 _DER = Encoding.DER
 _PEM = Encoding.PEM

@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
-from sqlite_utils import Database
 
 from provider.keystore import KeyStore
 from provider.pki.common import CLOCK_SKEW, check_days, random_serial, serial_hex, thumbprint
@@ -26,7 +25,7 @@ from provider.pki.leaf import LeafProfile
 from provider.pki.records import IssuedChain
 from provider.pki.signer import csr_spki, hash_for, sign_certificate
 from provider.pki.tables import iso, parse_time
-from provider.store import Store
+from provider.store import Database, Store
 
 
 @dataclass(frozen=True)

@@ -5,15 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import sqlite_utils
-
 from provider.common import der_to_pem
 from provider.pki.records import CaRecord
-from provider.store import register_schema
+from provider.store import Database, register_schema
 
 
 @register_schema
-def schema(db: sqlite_utils.Database) -> None:
+def schema(db: Database) -> None:
     db.execute(
         """CREATE TABLE IF NOT EXISTS pki_cas (
             ca_id TEXT PRIMARY KEY,

@@ -21,6 +21,8 @@ from provider.arm.resource_type import ResourceType
 from provider.arm.schemas import BaseSchema, TagsPatch
 from provider.common import is_valid_access_key, new_access_key
 
+ActionHandler = Callable[[Any, dict[str, Any], Any], tuple[int, Any]]
+
 KEY_BYTES = 32
 _KEY_NAME = re.compile(r"^[^\s;=]{1,64}$")
 
@@ -115,7 +117,7 @@ def list_keys(ctx: Any, doc: dict[str, Any], _body: Any) -> tuple[int, Any]:
     return 200, {"value": [full_policy(p) for p in policies]}
 
 
-def key_for_name_action(marker: str, owner_noun: str):
+def key_for_name_action(marker: str, owner_noun: str) -> ActionHandler:
     """`POST .../{marker}/{keyName}/listkeys`: one policy with its keys, 404 `KeyNameNotFound` otherwise."""
 
     def handler(ctx: Any, doc: dict[str, Any], _body: Any) -> tuple[int, Any]:
@@ -144,7 +146,7 @@ class KeyedService(ResourceType):
     def name_availability(self, ctx: Any, body: dict[str, Any]) -> dict[str, Any]:
         return type(self).name_check(ctx, body)
 
-    def schema_for(self, method: str, api_version: str):
+    def schema_for(self, method: str, api_version: str) -> type[BaseSchema] | None:
         if method != "PUT":
             return self.patch_schema
         classic, linking = self.put_schemas

@@ -155,7 +155,7 @@ class Policies(ResourceType):
     }
     description = "A certificate policy: an issuing CA and the validity of the leaves it signs."
 
-    def schema_for(self, method: str, api_version: str):
+    def schema_for(self, method: str, api_version: str) -> type[BaseSchema] | None:
         body, update = SCHEMAS.get(api_version, SCHEMAS[PROXY_FROM])
         return body if method == "PUT" else update
 

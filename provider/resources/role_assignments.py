@@ -155,6 +155,3 @@ def is_known_service_principal(ctx: RequestContext, principal_id: str) -> bool:
     return row is not None
 
 
-def assignments_at(emu: Any, scope: str) -> list[dict[str, Any]]:
-    """Role assignments made exactly at `scope` (for tests and diagnostics)."""
-    return [d for d in emu.repo.of_type(ROLE_ASSIGNMENT_TYPE) if scope_of(d).lower() == scope.rstrip("/").lower()]

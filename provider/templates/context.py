@@ -128,7 +128,8 @@ class Lambda:
 
     __slots__ = ("names", "body", "ctx", "evaluate")
 
-    def __init__(self, names: list[str], body: Any, ctx: EvalContext, evaluate: Callable[[Any, EvalContext], Any]):
+    def __init__(self, names: list[str], body: Any, ctx: EvalContext,
+                 evaluate: Callable[[Any, EvalContext], Any]) -> None:
         self.names = names
         self.body = body
         self.ctx = ctx

@@ -95,6 +95,3 @@ class ResourceWriteError(Exception):
         return body
 
 
-def invalid(message: str, target: str | None = None) -> TemplateError:
-    """Shorthand for the most common error."""
-    return TemplateError(INVALID_TEMPLATE, message, target)

@@ -232,8 +232,6 @@ class ParameterBinder:
             self.value(name)
         return self.values
 
-    def has(self, name: str) -> bool:
-        return name.lower() in self.by_lower
 
     def value(self, name: str) -> Any:
         declared_name = self.by_lower.get(name.lower())

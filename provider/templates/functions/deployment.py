@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from provider.templates.context import EvalContext
@@ -52,7 +53,7 @@ def _copy_index(ctx: EvalContext, args: list) -> int:
     return ctx.copy[key] + offset
 
 
-def _scope(kind: str):
+def _scope(kind: str) -> Callable[[EvalContext, list], dict]:
     # Values are never mutated in place by functions, so the cached scope object can be shared.
     def impl(ctx: EvalContext, args: list) -> dict:
         return ctx.env.scope_object(kind)
