@@ -3,10 +3,18 @@ devices, written once. Ids keep the caller's casing; comparisons are case-insens
 
 from __future__ import annotations
 
+from provider.arm.resource_type import NameRule
+
 NAMESPACE_TYPE = "Microsoft.DeviceRegistry/namespaces"
 POLICY_TYPE = "Microsoft.DeviceRegistry/namespaces/credentials/policies"
 DEVICE_TYPE = "Microsoft.DeviceRegistry/namespaces/devices"
 CREDENTIAL_NAME = "default"  # the preview's one credential per namespace
+
+# the name rules of the service, shared by the resource types and DPS enrollments that name them
+NAMESPACE_NAME_RULE = NameRule(r"^[a-z0-9][a-z0-9-]*[a-z0-9]$", 3, 64,
+                               "Use lower-case letters, digits and '-', starting and ending with a letter or digit.")
+CHILD_NAME_RULE = NameRule(r"^[0-9a-zA-Z][a-zA-Z0-9-]*$", 3, 63,
+                           "Use letters, digits and '-', starting with a letter or digit.")
 
 
 def namespace_of(resource_id: str) -> str:
@@ -32,3 +40,10 @@ def credential_of(policy: str) -> str:
 
 def device_id(namespace_id: str, device_name: str) -> str:
     return f"{namespace_id}/devices/{device_name}"
+
+
+def policy_names(policy: str) -> tuple[str, str]:
+    """(namespace name, policy name) of a policy id."""
+    parts = policy.split("/")
+    lowered = [p.lower() for p in parts]
+    return parts[lowered.index("namespaces") + 1], parts[-1]

@@ -30,8 +30,11 @@ class NameRule:
     max_length: int = 260
     description: str = "The name may not contain '<', '>', '%', '&', ':', '\\', '?', '/' or control characters."
 
+    def matches(self, name: str) -> bool:
+        return self.min_length <= len(name) <= self.max_length and re.match(self.pattern, name) is not None
+
     def check(self, name: str, type_name: str) -> None:
-        if not (self.min_length <= len(name) <= self.max_length) or not re.match(self.pattern, name):
+        if not self.matches(name):
             raise ArmError(
                 400, "InvalidResourceName",
                 f"The resource name '{name}' is invalid for type '{type_name}'. It must be "

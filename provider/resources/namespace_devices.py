@@ -18,7 +18,7 @@ from provider.adr import ids
 from provider.arm.context import RequestContext
 from provider.arm.errors import ArmError
 from provider.arm.ids import same_id, try_parse_resource_id
-from provider.arm.resource_type import Action, NameRule, ResourceType, register
+from provider.arm.resource_type import Action, ResourceType, register
 from provider.arm.schemas import BaseSchema, Tags, TrackedBody
 
 DEVICE_API_VERSIONS = api_versions.DEVICE_REGISTRY_DEVICES
@@ -112,8 +112,7 @@ class NamespaceDevices(ResourceType):
     type_path = ("namespaces", "devices")
     api_versions = DEVICE_API_VERSIONS
     etag_in_body = True
-    name_rule = NameRule(r"^[0-9a-zA-Z][a-zA-Z0-9-]*$", 3, 63,
-                         "Use letters, digits and '-', starting with a letter or digit.")
+    name_rule = ids.CHILD_NAME_RULE
     put_schema = DeviceBody
     patch_schema = DeviceUpdate
     actions = {"revoke": Action(revoke, schema=RevokeRequest, api_versions=("2026-03-01-preview",))}

@@ -8,8 +8,9 @@ from typing import Any
 from marshmallow import fields
 
 from provider import api_versions
+from provider.adr import ids
 from provider.arm.context import RequestContext
-from provider.arm.resource_type import NameRule, ResourceType, register
+from provider.arm.resource_type import ResourceType, register
 from provider.arm.schemas import BaseSchema, SystemAssignedIdentity, Tags, TrackedBody
 
 NAMESPACE_API_VERSIONS = api_versions.DEVICE_REGISTRY_NAMESPACES
@@ -59,8 +60,7 @@ class Namespaces(ResourceType):
     type_path = ("namespaces",)
     api_versions = NAMESPACE_API_VERSIONS
     list_at_subscription = True
-    name_rule = NameRule(r"^[a-z0-9][a-z0-9-]*[a-z0-9]$", 3, 64,
-                         "Use lower-case letters, digits and '-', starting and ending with a letter or digit.")
+    name_rule = ids.NAMESPACE_NAME_RULE
     put_schema = NamespaceBody
     patch_schema = NamespaceUpdate
     patchable_envelope = ("tags", "identity")

@@ -13,9 +13,10 @@ from typing import Any
 from marshmallow import fields, validate
 
 from provider import api_versions
+from provider.adr import ids
 from provider.arm.context import RequestContext
 from provider.arm.errors import ArmError
-from provider.arm.resource_type import Action, NameRule, ResourceType, register
+from provider.arm.resource_type import Action, ResourceType, register
 from provider.arm.schemas import BaseSchema, Tags
 from provider.common import utc_z
 from provider.pki.errors import PkiError
@@ -146,8 +147,7 @@ class Policies(ResourceType):
     api_versions = POLICY_API_VERSIONS
     tracked = True
     location_required = False
-    name_rule = NameRule(r"^[0-9a-zA-Z][a-zA-Z0-9-]*$", 3, 63,
-                         "Use letters, digits and '-', starting with a letter or digit.")
+    name_rule = ids.CHILD_NAME_RULE
     actions = {
         "revokeIssuer": Action(revoke_issuer, api_versions=("2026-03-01-preview",)),
         "activateBringYourOwnRoot": Action(activate_byor, schema=ActivateBringYourOwnRootRequest,
