@@ -8,6 +8,8 @@ here: front-door paths (subscriptions, providers, groups, operation status) firs
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, current_app, request
@@ -118,123 +120,157 @@ def method_not_allowed(allowed: str) -> ArmError:
                     headers={"Allow": allowed})
 
 
-# ---- front door ----------------------------------------------------------------------------------
-@bp.route("/subscriptions", methods=["GET"])
-def list_subscriptions() -> Response:
-    api_version()
-    return make_response(frontdoor.list_subscriptions(emulator()))
+# ---- front door: the table of contents --------------------------------------------------------------
+# Every fixed ARM path the emulator answers, one line each (grep a URL here). Segments match
+# case-insensitively; `{name}` captures one segment and `*` the rest of the path. A path that none
+# matches but that has a `/providers/` segment is a resource path (`_provider_paths`).
+@dataclass(frozen=True)
+class Route:
+    pattern: str
+    methods: tuple[str, ...]
+    handler: Callable[..., Any]  # (ctx, **captures) -> ArmResponse | Response
+
+    def match(self, parts: list[str]) -> dict[str, Any] | None:
+        wanted = self.pattern.split("/")
+        if wanted[-1] == "*":
+            if len(parts) < len(wanted) - 1:
+                return None
+        elif len(parts) != len(wanted):
+            return None
+        captures: dict[str, Any] = {}
+        for want, got in zip(wanted, parts, strict=False):
+            if want == "*":
+                break
+            if want.startswith("{"):
+                captures[want[1:-1]] = got
+            elif want != got.lower():
+                return None
+        if wanted[-1] == "*":
+            captures["rest"] = parts[len(wanted) - 1:]
+        return captures
 
 
-@bp.route("/providers", methods=["GET"])
-def list_providers_tenant() -> Response:
-    api_version()
-    return make_response(frontdoor.list_providers(emulator(), None))
+def _groups_versioned(ctx: RequestContext) -> None:
+    check_api_version(ctx.api_version, groups.RESOURCES_API_VERSIONS, ctx.emu.config.skip_api_version_check,
+                      "resource groups")
 
 
-@bp.route("/providers/<path:rest>", methods=["GET", "POST"])
-def tenant_providers(rest: str) -> Response:
-    parts = [p for p in rest.split("/") if p]
-    version = api_version()
-    if len(parts) == 2 and parts[1].lower() == "operations" and request.method == "GET":
-        return make_response(frontdoor.provider_operations(emulator(), parts[0]))
-    if len(parts) == 1 and request.method == "GET":
-        return make_response(frontdoor.provider(emulator(), None, parts[0]))
-    if parts and parts[0].lower() == "microsoft.resources" and len(parts) >= 2:
-        return make_response(frontdoor.tenant_resources_call(context(None, version), parts, request_body()))
+def _group(ctx: RequestContext, subscription: str, group: str) -> Any:
+    _groups_versioned(ctx)
+    emu, method = ctx.emu, request.method
+    if method == "PUT":
+        body = request_body()
+        if not isinstance(body, dict):
+            raise ArmError(400, "InvalidRequestContent", "The request content must be a JSON object.")
+        status, doc = groups.put(ctx, subscription, group, body)
+        return handlers.ArmResponse(status, doc)
+    if method == "PATCH":
+        return handlers.ArmResponse(200, groups.patch(ctx, subscription, group, request_body() or {}))
+    if method == "DELETE":
+        return frontdoor.delete_group(ctx, subscription, group)
+    doc = groups.get(emu, subscription, group)
+    if method == "HEAD":
+        return Response(status=204 if doc else 404)
+    if doc is None:
+        raise group_not_found(group)
+    return handlers.ArmResponse(200, doc)
+
+
+def _list_groups(ctx: RequestContext, subscription: str) -> Any:
+    _groups_versioned(ctx)
+    return frontdoor.list_groups(ctx, subscription, top_arg(), skiptoken_arg())
+
+
+def _group_resources(ctx: RequestContext, subscription: str, group: str) -> Any:
+    _groups_versioned(ctx)
+    return frontdoor.list_resources(ctx, subscription, group)
+
+
+def _export_group(ctx: RequestContext, subscription: str, group: str) -> Any:
+    raise ArmError(400, "NotSupported", "Exporting a resource group's template is not emulated.")
+
+
+def _operation(ctx: RequestContext, subscription: str, namespace: str, location: str, kind: str,
+               operation: str) -> Any:
+    if kind.lower() == "operationresults":
+        return handlers.operation_result(ctx, operation)
+    return handlers.operation_status(ctx, operation)
+
+
+def _as_resources_provider(prefix: list[str]) -> Callable[..., Any]:
+    """Deployments are also served without `/providers/Microsoft.Resources` (`.../deployments/{n}/operations`)."""
+    def handler(ctx: RequestContext, rest: list[str], **captures: str) -> Any:
+        head = [part.format(**captures) for part in prefix]
+        return _provider_paths(ctx, "/" + "/".join([*head, "providers", "Microsoft.Resources", "deployments", *rest]))
+
+    return handler
+
+
+_GET, _POST = ("GET",), ("POST",)
+FRONT_DOOR: tuple[Route, ...] = (
+    Route("subscriptions", _GET, lambda ctx: frontdoor.list_subscriptions(ctx.emu)),
+    Route("subscriptions/{subscription}", _GET, lambda ctx, subscription: frontdoor.get_subscription(ctx.emu,
+                                                                                                    subscription)),
+    Route("subscriptions/{subscription}/resources", _GET,
+          lambda ctx, subscription: frontdoor.list_resources(ctx, subscription, None)),
+    Route("subscriptions/{subscription}/locations", _GET,
+          lambda ctx, subscription: frontdoor.list_locations(ctx.emu, subscription)),
+    Route("subscriptions/{subscription}/providers", _GET,
+          lambda ctx, subscription: frontdoor.list_providers(ctx.emu, subscription)),
+    Route("subscriptions/{subscription}/providers/{namespace}", _GET,
+          lambda ctx, subscription, namespace: frontdoor.provider(ctx.emu, subscription, namespace)),
+    Route("subscriptions/{subscription}/providers/{namespace}/register", _POST,
+          lambda ctx, subscription, namespace: frontdoor.register_provider(ctx.emu, subscription, namespace,
+                                                                           "register")),
+    Route("subscriptions/{subscription}/providers/{namespace}/unregister", _POST,
+          lambda ctx, subscription, namespace: frontdoor.register_provider(ctx.emu, subscription, namespace,
+                                                                           "unregister")),
+    *(Route(f"subscriptions/{{subscription}}/providers/{{namespace}}/locations/{{location}}/{kind}/{{operation}}",
+            _GET, lambda ctx, kind=kind, **c: _operation(ctx, kind=kind, **c))
+      for kind in ("operationstatuses", "asyncoperationstatuses", "operationresults")),
+    Route("subscriptions/{subscription}/deployments/*", ("GET", "PUT", "DELETE", "POST", "HEAD"),
+          _as_resources_provider(["subscriptions", "{subscription}"])),
+    Route("subscriptions/{subscription}/resourcegroups", _GET, _list_groups),
+    Route("subscriptions/{subscription}/resourcegroups/{group}", ("GET", "HEAD", "PUT", "PATCH", "DELETE"), _group),
+    Route("subscriptions/{subscription}/resourcegroups/{group}/resources", _GET, _group_resources),
+    Route("subscriptions/{subscription}/resourcegroups/{group}/exporttemplate", _POST, _export_group),
+    Route("subscriptions/{subscription}/resourcegroups/{group}/deployments/*", ("GET", "PUT", "DELETE", "POST", "HEAD"),
+          _as_resources_provider(["subscriptions", "{subscription}", "resourceGroups", "{group}"])),
+    Route("providers", _GET, lambda ctx: frontdoor.list_providers(ctx.emu, None)),
+    Route("providers/{namespace}", _GET, lambda ctx, namespace: frontdoor.provider(ctx.emu, None, namespace)),
+    Route("providers/{namespace}/operations", _GET,
+          lambda ctx, namespace: frontdoor.provider_operations(ctx.emu, namespace)),
+    Route("providers/microsoft.resources/*", ("GET", "POST"),
+          lambda ctx, rest: frontdoor.tenant_resources_call(ctx, ["Microsoft.Resources", *rest], request_body())),
+)
+
+
+def dispatch(path_parts: list[str]) -> Response:
+    """Route an ARM path: the first row of `FRONT_DOOR` that matches, else a resource path."""
+    ctx = context(None, api_version())
+    for route in FRONT_DOOR:
+        captures = route.match(path_parts)
+        if captures is None:
+            continue
+        if request.method not in route.methods:
+            raise method_not_allowed(", ".join(route.methods))
+        result = route.handler(ctx, **captures)
+        return result if isinstance(result, Response) else make_response(result)
+    if path_parts[0].lower() == "subscriptions" and "providers" in (p.lower() for p in path_parts[2:]):
+        return _provider_paths(ctx, "/" + "/".join(path_parts))
     raise ArmError(404, "NotFound", f"The path '{request.path}' is not served by this emulator.")
 
 
-@bp.route("/subscriptions/<path:rest>", methods=["GET", "PUT", "PATCH", "DELETE", "POST", "HEAD"])
-def subscription_paths(rest: str) -> Response:
-    parts = [p for p in rest.split("/") if p]
-    subscription = parts[0]
-    lowered = [p.lower() for p in parts]
-    emu = emulator()
-    version = api_version()
-    ctx = context(None, version)
-
-    if len(parts) == 1:
-        if request.method != "GET":
-            raise method_not_allowed("GET")
-        return make_response(frontdoor.get_subscription(emu, subscription))
-    if lowered[1] == "resources" and len(parts) == 2:
-        return make_response(frontdoor.list_resources(ctx, subscription, None))
-    if lowered[1] == "locations" and len(parts) == 2:
-        return make_response(frontdoor.list_locations(emu, subscription))
-    if lowered[1] == "resourcegroups":
-        if len(parts) >= 5 and lowered[3] == "deployments":  # .../resourcegroups/{rg}/deployments/{name}/operations
-            return _provider_paths(ctx, "/" + "/".join(["subscriptions", *parts[:3], "providers",
-                                                        "Microsoft.Resources", *parts[3:]]))
-        return _group_paths(ctx, subscription, parts)
-    if lowered[1] == "deployments" and len(parts) >= 3:  # /subscriptions/{s}/deployments/{name}/operations
-        return _provider_paths(ctx, "/" + "/".join(["subscriptions", parts[0], "providers", "Microsoft.Resources",
-                                                    *parts[1:]]))
-    if lowered[1] == "providers":
-        if len(parts) == 2:
-            return make_response(frontdoor.list_providers(emu, subscription))
-        if len(parts) == 3:
-            if request.method not in ("GET",):
-                raise method_not_allowed("GET")
-            return make_response(frontdoor.provider(emu, subscription, parts[2]))
-        if len(parts) == 4 and lowered[3] in ("register", "unregister"):
-            if request.method != "POST":
-                raise method_not_allowed("POST")
-            return make_response(frontdoor.register_provider(emu, subscription, parts[2], lowered[3]))
-        if len(parts) == 7 and lowered[3] == "locations" and lowered[5] in ("operationstatuses",
-                                                                            "asyncoperationstatuses",
-                                                                            "operationresults"):
-            if request.method != "GET":
-                raise method_not_allowed("GET")
-            if lowered[5] == "operationresults":
-                return make_response(handlers.operation_result(ctx, parts[6]))
-            return make_response(handlers.operation_status(ctx, parts[6]))
-    if "providers" in lowered:
-        return _provider_paths(ctx, "/" + "/".join(["subscriptions", *parts]))
-    raise ArmError(404, "NotFound", f"The path '{request.path}' is not served by this emulator.")
+ALL_METHODS = ["GET", "PUT", "PATCH", "DELETE", "POST", "HEAD"]
 
 
-def _group_paths(ctx: RequestContext, subscription: str, parts: list[str]) -> Response:
-    emu = ctx.emu
-    method = request.method
-    lowered_parts = [p.lower() for p in parts]
-    if "providers" not in lowered_parts:
-        check_api_version(ctx.api_version, groups.RESOURCES_API_VERSIONS, emu.config.skip_api_version_check,
-                          "resource groups")
-    if len(parts) == 2:
-        if method != "GET":
-            raise method_not_allowed("GET")
-        return make_response(frontdoor.list_groups(ctx, subscription, top_arg(), skiptoken_arg()))
-    name = parts[2]
-    if len(parts) == 3:
-        if method == "PUT":
-            body = request_body()
-            if not isinstance(body, dict):
-                raise ArmError(400, "InvalidRequestContent", "The request content must be a JSON object.")
-            status, doc = groups.put(ctx, subscription, name, body)
-            return make_response(handlers.ArmResponse(status, doc))
-        if method in ("GET", "HEAD"):
-            doc = groups.get(emu, subscription, name)
-            if method == "HEAD":
-                return Response(status=204 if doc else 404)
-            if doc is None:
-                raise group_not_found(name)
-            return make_response(handlers.ArmResponse(200, doc))
-        if method == "PATCH":
-            body = request_body() or {}
-            return make_response(handlers.ArmResponse(200, groups.patch(ctx, subscription, name, body)))
-        if method == "DELETE":
-            return make_response(frontdoor.delete_group(ctx, subscription, name))
-        raise method_not_allowed("GET, HEAD, PUT, PATCH, DELETE")
-    lowered = [p.lower() for p in parts]
-    if len(parts) == 4 and lowered[3] == "resources":
-        if method != "GET":
-            raise method_not_allowed("GET")
-        return make_response(frontdoor.list_resources(ctx, subscription, name))
-    if len(parts) == 4 and lowered[3] == "exporttemplate":
-        raise ArmError(400, "NotSupported", "Exporting a resource group's template is not emulated.")
-    if "providers" in lowered:
-        return _provider_paths(ctx, "/" + "/".join(["subscriptions", *parts]))
-    raise ArmError(404, "NotFound", f"The path '{request.path}' is not served by this emulator.")
+@bp.route("/subscriptions", methods=ALL_METHODS)
+@bp.route("/subscriptions/<path:rest>", methods=ALL_METHODS)
+@bp.route("/providers", methods=ALL_METHODS)
+@bp.route("/providers/<path:rest>", methods=ALL_METHODS)
+def arm_paths(rest: str = "") -> Response:
+    root = request.path.strip("/").split("/", 1)[0]
+    return dispatch([root, *(p for p in rest.split("/") if p)])
 
 
 def _provider_paths(ctx: RequestContext, path: str) -> Response:
