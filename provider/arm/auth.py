@@ -20,7 +20,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
-from provider.arm.errors import ArmError
+from provider.arm.errors import ArmError, authentication_failed, invalid_authentication_token
 
 bp = Blueprint("auth", __name__)
 TOKEN_LIFETIME = 3600
@@ -74,22 +74,21 @@ def caller_of(authorization: str | None) -> tuple[str, str]:
 def require_bearer(authorization: str | None) -> None:
     """ARM's answer to a missing, malformed or expired bearer token (only with --require-auth)."""
     if not authorization:
-        raise ArmError(401, "AuthenticationFailed",
-                       "Authentication failed. The 'Authorization' header is missing.",
-                       headers={"WWW-Authenticate": 'Bearer authorization_uri="https://login.microsoftonline.com/", '
+        raise authentication_failed(
+            "Authentication failed. The 'Authorization' header is missing.",
+            headers={"WWW-Authenticate": 'Bearer authorization_uri="https://login.microsoftonline.com/", '
                                                     'error="invalid_token"'})
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise ArmError(401, "AuthenticationFailed",
-                       "Authentication failed. The 'Authorization' header is provided in an invalid format.")
+        raise authentication_failed(
+            "Authentication failed. The 'Authorization' header is provided in an invalid format.")
     try:
         claims = decode_claims(token.strip())
     except (ValueError, json.JSONDecodeError, UnicodeDecodeError):
-        raise ArmError(401, "InvalidAuthenticationToken",
-                       "The access token is invalid.") from None
+        raise invalid_authentication_token("The access token is invalid.") from None
     exp = claims.get("exp")
     if not isinstance(exp, (int, float)):
-        raise ArmError(401, "InvalidAuthenticationToken", "The access token has no expiry ('exp') claim.")
+        raise invalid_authentication_token("The access token has no expiry ('exp') claim.")
     if exp <= time.time():
         raise ArmError(401, "ExpiredAuthenticationToken",
                        "The access token expiry UTC time is earlier than current UTC time.")

@@ -9,7 +9,7 @@ from flask import Blueprint, Response, current_app, request
 
 from provider.arm import groups, handlers
 from provider.arm.auth import caller_of  # noqa: F401  (re-exported for routes)
-from provider.arm.errors import ArmError, group_not_found
+from provider.arm.errors import ArmError, group_not_found, invalid_content, path_not_found
 from provider.arm.handlers import ArmResponse
 from provider.arm.ids import is_top_level
 from provider.arm.paging import DEFAULT_PAGE_SIZE, decode_skiptoken, page_response
@@ -184,7 +184,7 @@ def check_name_availability(ctx: RequestContext, namespace: str, action: str, bo
     """`POST .../providers/{ns}/checkNameAvailability` (and per-type variants such as
     `checkProvisioningServiceNameAvailability`), answered by the type that declares the action."""
     if not isinstance(body, dict) or not body.get("name"):
-        raise ArmError(400, "InvalidRequestContent", "The request must carry 'name' (and 'type').", target="name")
+        raise invalid_content("The request must carry 'name' (and 'type').", target="name")
     for rtype in ctx.emu.registry.types.values():
         if rtype.namespace.lower() == namespace.lower() and \
                 (rtype.name_availability_action or "").lower() == action.lower():
@@ -200,10 +200,10 @@ def tenant_resources_call(ctx: RequestContext, parts: list[str], body: Any) -> A
         from provider.templates import template_hash  # lazy: the template engine loads with its first use
 
         if not isinstance(body, dict):
-            raise ArmError(400, "InvalidRequestContent", "The request body must be a template (a JSON object).")
+            raise invalid_content("The request body must be a template (a JSON object).")
         return ArmResponse(200, {"minifiedTemplate": json.dumps(body, separators=(",", ":")),
                                  "templateHash": template_hash(body)})
-    raise ArmError(404, "NotFound", f"'/providers/{'/'.join(parts)}' is not emulated at tenant scope.")
+    raise path_not_found(f"'/providers/{'/'.join(parts)}' is not emulated at tenant scope.")
 
 
 @bp.route("/metadata/endpoints", methods=["GET"])

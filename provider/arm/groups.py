@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from provider import api_versions
 from provider.arm.envelope import normalize_location, system_data
-from provider.arm.errors import ArmError, group_not_found
+from provider.arm.errors import ArmError, group_not_found, invalid_content, location_required
 
 if TYPE_CHECKING:
     from provider.arm.context import RequestContext
@@ -51,12 +51,12 @@ def put(ctx: RequestContext, subscription: str, name: str, body: dict[str, Any])
     check_name(name)
     location = body.get("location")
     if not isinstance(location, str) or not location.strip():
-        raise ArmError(400, "LocationRequired", "The location property is required for this definition.",
-                       target="location")
+        raise location_required("The location property is required for this definition.",
+                                target="location")
     tags = body.get("tags") or {}
     if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
-        raise ArmError(400, "InvalidRequestContent", "The property 'tags' must be an object of strings.",
-                       target="tags")
+        raise invalid_content("The property 'tags' must be an object of strings.",
+                              target="tags")
     emu = ctx.emu
     with emu.store.transaction():
         existing = get(emu, subscription, name)
@@ -82,7 +82,7 @@ def patch(ctx: RequestContext, subscription: str, name: str, body: dict[str, Any
         raise group_not_found(name)
     if "tags" in body:
         if not isinstance(body["tags"], dict):
-            raise ArmError(400, "InvalidRequestContent", "The property 'tags' must be an object.", target="tags")
+            raise invalid_content("The property 'tags' must be an object.", target="tags")
         doc["tags"] = body["tags"]
     if "managedBy" in body:
         doc["managedBy"] = body["managedBy"]

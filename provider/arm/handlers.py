@@ -16,7 +16,20 @@ from typing import TYPE_CHECKING, Any
 from provider.arm import api_versions, groups
 from provider.arm.context import RequestContext
 from provider.arm.envelope import new_etag, normalize_location, system_data
-from provider.arm.errors import ArmError, group_not_found, not_found, parent_not_found
+from provider.arm.errors import (
+    ArmError,
+    conflict,
+    group_not_found,
+    invalid_content,
+    location_required,
+    method_not_allowed,
+    not_found,
+    operation_not_found,
+    parent_not_found,
+    path_not_found,
+    precondition_failed,
+    resource_not_found,
+)
 from provider.arm.ids import ResourceId, parse_resource_id, parse_scope, try_parse_resource_id
 from provider.arm.resource_type import Action, ResourceType
 
@@ -43,12 +56,11 @@ def check_conditions(existing: dict[str, Any] | None, if_match: str | None, if_n
         if existing is None:
             if method == "PATCH":
                 return  # the 404 follows
-            raise ArmError(412, "PreconditionFailed", "The resource does not exist, so If-Match cannot be satisfied.")
+            raise precondition_failed("The resource does not exist, so If-Match cannot be satisfied.")
         if if_match.strip() != "*" and if_match.strip() not in _etag_variants(existing.get("etag")):
-            raise ArmError(412, "PreconditionFailed",
-                           f"The condition If-Match '{if_match}' does not match the current ETag.")
+            raise precondition_failed(f"The condition If-Match '{if_match}' does not match the current ETag.")
     if if_none_match and if_none_match.strip() == "*" and existing is not None and method == "PUT":
-        raise ArmError(412, "PreconditionFailed", "The resource already exists (If-None-Match: *).")
+        raise precondition_failed("The resource already exists (If-None-Match: *).")
 
 
 def _etag_variants(etag: str | None) -> set[str]:
@@ -65,8 +77,7 @@ def check_scope(ctx: RequestContext, rid: ResourceId) -> None:
         raise group_not_found(rid.resource_group)
     scope_rid = try_parse_resource_id(rid.scope)
     if scope_rid is not None and not emu.repo.exists(scope_rid.key):
-        raise ArmError(404, "ResourceNotFound", f"The scope '{rid.scope}' of this resource was not found.",
-                       target="scope")
+        raise resource_not_found(f"The scope '{rid.scope}' of this resource was not found.", target="scope")
     parent = rid.parent
     chain = []
     while parent is not None:
@@ -196,7 +207,7 @@ def put_resource(ctx: RequestContext, rtype: ResourceType, body: Any, if_match: 
     rid = ctx.rid
     assert rid is not None
     if rtype.read_only:
-        raise ArmError(405, "MethodNotAllowed", f"'{rtype.full_type}' resources are read-only.")
+        raise method_not_allowed(f"'{rtype.full_type}' resources are read-only.")
     if rtype.custom_put is not None:
         return rtype.custom_put(ctx, rtype, body, if_match, if_none_match)
     check_api_version(ctx, rtype)
@@ -207,15 +218,14 @@ def put_resource(ctx: RequestContext, rtype: ResourceType, body: Any, if_match: 
         existing = emu.repo.get(rid.key)
         check_conditions(existing, if_match, if_none_match, "PUT")
         if existing and existing.get("properties", {}).get("provisioningState") == "Deleting":
-            raise ArmError(409, "Conflict", f"The resource '{rid.id}' is being deleted.")
+            raise conflict(f"The resource '{rid.id}' is being deleted.")
         data = load_body(rtype.schema_for("PUT", ctx.api_version), body)
         doc: dict[str, Any] = {"id": rid.id, "name": rid.name, "type": rtype.full_type}
         if rtype.tracked:
             location = data.get("location")
             if not location:
                 if rtype.location_required and not (existing and existing.get("location")):
-                    raise ArmError(400, "LocationRequired",
-                                   "The location property is required for this definition.", target="location")
+                    raise location_required("The location property is required for this definition.", target="location")
                 location = (existing or {}).get("location") or ""
             if location:
                 normalized = normalize_location(location)
@@ -245,7 +255,7 @@ def patch_resource(ctx: RequestContext, rtype: ResourceType, body: Any, if_match
     rid = ctx.rid
     assert rid is not None
     if rtype.read_only or not rtype.supports_patch:
-        raise ArmError(405, "MethodNotAllowed", f"'{rtype.full_type}' resources do not support PATCH.")
+        raise method_not_allowed(f"'{rtype.full_type}' resources do not support PATCH.")
     check_api_version(ctx, rtype)
     emu = ctx.emu
     with emu.store.transaction():
@@ -291,7 +301,7 @@ def delete_resource(ctx: RequestContext, rtype: ResourceType, if_match: str | No
     rid = ctx.rid
     assert rid is not None
     if rtype.read_only:
-        raise ArmError(405, "MethodNotAllowed", f"'{rtype.full_type}' resources are read-only.")
+        raise method_not_allowed(f"'{rtype.full_type}' resources are read-only.")
     check_api_version(ctx, rtype)
     emu = ctx.emu
     with emu.store.transaction():
@@ -327,8 +337,7 @@ def refuse_if_referenced(ctx: RequestContext, doc: dict[str, Any]) -> None:
             if any(r == target or r.startswith(target + "/") for r in refs):
                 blockers.append(other["id"])
     if blockers:
-        raise ArmError(409, "Conflict",
-                       f"The resource '{doc['id']}' cannot be deleted while these resources refer to it: "
+        raise conflict(f"The resource '{doc['id']}' cannot be deleted while these resources refer to it: "
                        f"{', '.join(blockers)}. Delete or unlink them first.", target="id")
 
 
@@ -397,7 +406,7 @@ def post_action(ctx: RequestContext, rtype: ResourceType, action_path: str, body
     check_api_version(ctx, rtype)
     found = find_action(rtype, action_path)
     if found is None:
-        raise ArmError(404, "NotFound", f"The action '{action_path}' is not supported on '{rtype.full_type}'.")
+        raise path_not_found(f"The action '{action_path}' is not supported on '{rtype.full_type}'.")
     name, action = found
     ctx.extra["action_path"] = action_path
     api_versions.check_api_version(ctx.api_version, action.api_versions, ctx.emu.config.skip_api_version_check,
@@ -409,7 +418,7 @@ def post_action(ctx: RequestContext, rtype: ResourceType, action_path: str, body
         if doc is None and name not in rtype.actions_without_resource:
             raise not_found(rtype.full_type, "/".join(rid.names), rid.resource_group)
         if action.requires_body and not body:
-            raise ArmError(400, "InvalidRequestContent", f"The action '{name}' requires a request body.")
+            raise invalid_content(f"The action '{name}' requires a request body.")
         data = load_body(action.schema, body) if action.schema else body
         status, result = action.handler(ctx, doc, data)
         if not action.long_running:
@@ -424,7 +433,7 @@ def operation_result(ctx: RequestContext, op_id: str) -> ArmResponse:
     emu = ctx.emu
     row = emu.operations.poll(op_id)
     if row is None:
-        raise ArmError(404, "OperationNotFound", f"The operation '{op_id}' was not found.")
+        raise operation_not_found(f"The operation '{op_id}' was not found.")
     if row["status"] not in ("Succeeded", "Failed", "Canceled"):
         return ArmResponse(202, None, lro_headers(ctx, row, async_op=False, location=True))
     if row["status"] == "Failed":
@@ -445,6 +454,6 @@ def operation_result(ctx: RequestContext, op_id: str) -> ArmResponse:
 def operation_status(ctx: RequestContext, op_id: str) -> ArmResponse:
     row = ctx.emu.operations.poll(op_id)
     if row is None:
-        raise ArmError(404, "OperationNotFound", f"The operation '{op_id}' was not found.")
+        raise operation_not_found(f"The operation '{op_id}' was not found.")
     headers = {} if row["status"] in ("Succeeded", "Failed", "Canceled") else {"Retry-After": "1"}
     return ArmResponse(200, ctx.emu.operations.status_body(row), headers)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from provider.arm.errors import ArmError
+from provider.arm.errors import ArmError, invalid_resource_id
 
 _UUIDISH = re.compile(r"^[0-9A-Za-z-]{1,64}$")
 
@@ -78,7 +78,7 @@ def parse_scope(path: str) -> tuple[str, str | None]:
     """Return (subscription, resource group) of a scope path such as `/subscriptions/s/resourceGroups/g`."""
     parts = [p for p in path.split("/") if p]
     if len(parts) < 2 or parts[0].lower() != "subscriptions":
-        raise ArmError(400, "InvalidResourceId", f"'{path}' is not a valid resource id.")
+        raise invalid_resource_id(f"'{path}' is not a valid resource id.")
     subscription = parts[1]
     group = parts[3] if len(parts) >= 4 and parts[2].lower() == "resourcegroups" else None
     return subscription, group
@@ -89,12 +89,12 @@ def parse_resource_id(path: str) -> ResourceId:
     parts = [p for p in path.strip().split("/") if p]
     provider_positions = [i for i, p in enumerate(parts) if p.lower() == "providers"]
     if not provider_positions or parts[0].lower() != "subscriptions" or len(parts) < 2:
-        raise ArmError(400, "InvalidResourceId", f"'{path}' is not a valid resource id.")
+        raise invalid_resource_id(f"'{path}' is not a valid resource id.")
     at = provider_positions[-1]
     scope = "/" + "/".join(parts[:at])
     rest = parts[at + 1:]
     if len(rest) < 3 or len(rest) % 2 != 1:
-        raise ArmError(400, "InvalidResourceId", f"'{path}' is not a valid resource id.")
+        raise invalid_resource_id(f"'{path}' is not a valid resource id.")
     subscription, group = parse_scope(scope)
     namespace = rest[0]
     types = tuple(rest[1::2])

@@ -17,7 +17,7 @@ from flask import Blueprint, Response, current_app, request
 from provider.arm import frontdoor, groups, handlers, paging
 from provider.arm.api_versions import check_api_version
 from provider.arm.context import RequestContext
-from provider.arm.errors import ArmError, group_not_found
+from provider.arm.errors import ArmError, group_not_found, invalid_content, invalid_parameter, path_not_found
 from provider.arm.ids import ResourceId, parse_scope
 from provider.arm.resource_type import generic_type_for
 
@@ -62,11 +62,9 @@ def request_body() -> Any:
         lenient = _lenient_json(text)
         if lenient is not None:
             return lenient
-        raise ArmError(400, "InvalidRequestContent",
-                       f"The request content was invalid and could not be deserialized: {exc}.") from exc
+        raise invalid_content(f"The request content was invalid and could not be deserialized: {exc}.") from exc
     except UnicodeDecodeError as exc:
-        raise ArmError(400, "InvalidRequestContent",
-                       f"The request content was invalid and could not be deserialized: {exc}.") from exc
+        raise invalid_content(f"The request content was invalid and could not be deserialized: {exc}.") from exc
 
 
 def _lenient_json(text: str) -> Any:
@@ -103,10 +101,10 @@ def top_arg() -> int | None:
     try:
         top = int(value)
     except ValueError:
-        raise ArmError(400, "InvalidParameter", f"The value '{value}' of $top is not a valid integer.",
-                       target="$top") from None
+        raise invalid_parameter(f"The value '{value}' of $top is not a valid integer.",
+                                target="$top") from None
     if top < 1:
-        raise ArmError(400, "InvalidParameter", "$top must be a positive integer.", target="$top")
+        raise invalid_parameter("$top must be a positive integer.", target="$top")
     return top
 
 
@@ -161,7 +159,7 @@ def _group(ctx: RequestContext, subscription: str, group: str) -> Any:
     if method == "PUT":
         body = request_body()
         if not isinstance(body, dict):
-            raise ArmError(400, "InvalidRequestContent", "The request content must be a JSON object.")
+            raise invalid_content("The request content must be a JSON object.")
         status, doc = groups.put(ctx, subscription, group, body)
         return handlers.ArmResponse(status, doc)
     if method == "PATCH":
@@ -258,7 +256,7 @@ def dispatch(path_parts: list[str]) -> Response:
         return result if isinstance(result, Response) else make_response(result)
     if path_parts[0].lower() == "subscriptions" and "providers" in (p.lower() for p in path_parts[2:]):
         return _provider_paths(ctx, "/" + "/".join(path_parts))
-    raise ArmError(404, "NotFound", f"The path '{request.path}' is not served by this emulator.")
+    raise path_not_found(f"The path '{request.path}' is not served by this emulator.")
 
 
 ALL_METHODS = ["GET", "PUT", "PATCH", "DELETE", "POST", "HEAD"]
@@ -282,7 +280,7 @@ def _provider_paths(ctx: RequestContext, path: str) -> Response:
     rest = parts[at + 1:]
     emu = ctx.emu
     if not rest:
-        raise ArmError(404, "NotFound", f"The path '{request.path}' is not served by this emulator.")
+        raise path_not_found(f"The path '{request.path}' is not served by this emulator.")
     namespace = rest[0]
     if len(rest) == 2 and rest[1].lower().startswith("check") and rest[1].lower().endswith("nameavailability"):
         if request.method != "POST":
@@ -311,7 +309,7 @@ def _provider_paths(ctx: RequestContext, path: str) -> Response:
         if request.method != "GET":
             raise method_not_allowed("GET")
         if parent is None and (group is None and not rtype.list_at_subscription and not rtype.extension):
-            raise ArmError(404, "NotFound", f"'{rtype.full_type}' cannot be listed at subscription scope.")
+            raise path_not_found(f"'{rtype.full_type}' cannot be listed at subscription scope.")
         ctx.rid = parent
         ctx.extra["filter"] = request.args.get("$filter")
         collection_url = path

@@ -10,7 +10,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
-from provider.arm.errors import ArmError
+from provider.arm.errors import invalid_content
 
 
 class BaseSchema(Schema):
@@ -73,16 +73,16 @@ def load_body(schema_cls: type[Schema] | None, body: Any, *, partial: bool = Fal
     if body is None:
         body = {}
     if not isinstance(body, dict):
-        raise ArmError(400, "InvalidRequestContent", "The request content must be a JSON object.")
+        raise invalid_content("The request content must be a JSON object.")
     if schema_cls is None:  # a type without a schema (generic resources): still check the envelope's shape
         for name, kind, label in (("properties", dict, "an object"), ("tags", dict, "an object"),
                                   ("location", str, "a string")):
             if body.get(name) is not None and not isinstance(body[name], kind):
-                raise ArmError(400, "InvalidRequestContent",
-                               f"The request content was invalid: property '{name}' must be {label}.", target=name)
+                raise invalid_content(
+                    f"The request content was invalid: property '{name}' must be {label}.", target=name)
         if isinstance(body.get("tags"), dict) and not all(isinstance(v, str) for v in body["tags"].values()):
-            raise ArmError(400, "InvalidRequestContent", "The request content was invalid: tag values must be "
-                           "strings.", target="tags")
+            raise invalid_content("The request content was invalid: tag values must be "
+                                  "strings.", target="tags")
         return dict(body)
     try:
         return schema_cls().load(body, partial=partial)
@@ -90,5 +90,5 @@ def load_body(schema_cls: type[Schema] | None, body: Any, *, partial: bool = Fal
         target, message = _first_error(exc.messages, [])
         if message == "Unknown field.":
             message = "Unknown property."
-        raise ArmError(400, "InvalidRequestContent",
-                       f"The request content was invalid: property '{target}': {message}", target=target) from exc
+        raise invalid_content(
+            f"The request content was invalid: property '{target}': {message}", target=target) from exc

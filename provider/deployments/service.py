@@ -19,7 +19,7 @@ import json5
 
 from provider.arm import handlers
 from provider.arm.context import RequestContext
-from provider.arm.errors import ArmError
+from provider.arm.errors import ArmError, invalid_content, invalid_content_link, location_required
 from provider.arm.ids import parse_resource_id, try_parse_resource_id
 from provider.arm.resource_type import ResourceType
 from provider.deployments.host import EmulatorDeploymentHost
@@ -41,37 +41,36 @@ TERMINAL = ("Succeeded", "Failed", "Canceled")
 def parse_deployment_body(body: Any) -> dict[str, Any]:
     """The `Deployment` body: mode, template (object or JSON text), parameters (inner object)."""
     if not isinstance(body, dict):
-        raise ArmError(400, "InvalidRequestContent", "The request content must be a JSON object.")
+        raise invalid_content("The request content must be a JSON object.")
     props = body.get("properties")
     if not isinstance(props, dict):
-        raise ArmError(400, "InvalidRequestContent", "The request content must have 'properties'.", "properties")
+        raise invalid_content("The request content must have 'properties'.", "properties")
     mode = props.get("mode")
     if mode is None:
-        raise ArmError(400, "InvalidRequestContent", "The 'properties.mode' value is required (Incremental or "
-                       "Complete).", "properties.mode")
+        raise invalid_content("The 'properties.mode' value is required (Incremental or "
+                              "Complete).", "properties.mode")
     if str(mode).lower() not in ("incremental", "complete"):
-        raise ArmError(400, "InvalidRequestContent",
-                       f"The deployment mode '{mode}' is not valid. Use 'Incremental' or 'Complete'.",
-                       "properties.mode")
+        raise invalid_content(f"The deployment mode '{mode}' is not valid. Use 'Incremental' or 'Complete'.",
+                              "properties.mode")
     template = props.get("template")
     if template is None and props.get("templateLink"):
-        raise ArmError(400, "InvalidContentLink",
-                       "Unable to download deployment content: the emulator is offline and cannot follow "
-                       "templateLink; send the template inline in 'properties.template'.", "properties.templateLink")
+        raise invalid_content_link(
+            "Unable to download deployment content: the emulator is offline and cannot follow "
+            "templateLink; send the template inline in 'properties.template'.", "properties.templateLink")
     if isinstance(template, str):
         template = _parse_text(template, "properties.template")
     if not isinstance(template, dict):
-        raise ArmError(400, "InvalidRequestContent", "'properties.template' must be a JSON object.",
-                       "properties.template")
+        raise invalid_content("'properties.template' must be a JSON object.",
+                              "properties.template")
     if props.get("parametersLink"):
-        raise ArmError(400, "InvalidContentLink", "The emulator cannot follow parametersLink; send "
-                       "'properties.parameters' inline.", "properties.parametersLink")
+        raise invalid_content_link("The emulator cannot follow parametersLink; send "
+                                   "'properties.parameters' inline.", "properties.parametersLink")
     parameters = props.get("parameters") or {}
     if isinstance(parameters, str):
         parameters = _parse_text(parameters, "properties.parameters")
     if not isinstance(parameters, dict):
-        raise ArmError(400, "InvalidRequestContent", "'properties.parameters' must be a JSON object.",
-                       "properties.parameters")
+        raise invalid_content("'properties.parameters' must be a JSON object.",
+                              "properties.parameters")
     if "$schema" in parameters and isinstance(parameters.get("parameters"), dict):
         parameters = parameters["parameters"]  # a whole parameters file: unwrap (see docs/divergences.md)
     return {"mode": "Complete" if str(mode).lower() == "complete" else "Incremental", "template": template,
@@ -97,8 +96,7 @@ def _scope(ctx: RequestContext, parsed: dict[str, Any]) -> DeploymentScope:
     rid = ctx.rid
     assert rid is not None
     if rid.resource_group is None and not parsed.get("location"):
-        raise ArmError(400, "LocationRequired",
-                       "The 'location' property is required for subscription-scope deployments.", "location")
+        raise location_required("The 'location' property is required for subscription-scope deployments.", "location")
     return DeploymentScope(subscription_id=rid.subscription, resource_group=rid.resource_group,
                            location=parsed.get("location") or ctx.emu.config.location, deployment_name=rid.name,
                            tenant_id=ctx.emu.config.tenant_id)

@@ -16,7 +16,7 @@ from typing import Any
 from marshmallow import fields, validate
 
 from provider.access_policies import find_policy
-from provider.arm.errors import ArmError
+from provider.arm.errors import ArmError, invalid_content
 from provider.arm.resource_type import ResourceType
 from provider.arm.schemas import BaseSchema, TagsPatch
 from provider.common import is_valid_access_key, new_access_key
@@ -49,15 +49,15 @@ def normalize_rights(value: str, allowed: Iterable[str], target: str) -> str:
     canonical = {r.lower(): r for r in allowed}
     parts = [p.strip() for p in value.split(",") if p.strip()]
     if not parts:
-        raise ArmError(400, "InvalidRequestContent", f"The property '{target}' must name at least one right.",
-                       target=target)
+        raise invalid_content(f"The property '{target}' must name at least one right.",
+                              target=target)
     out: list[str] = []
     for part in parts:
         right = canonical.get(part.lower())
         if right is None:
-            raise ArmError(400, "InvalidRequestContent",
-                           f"The right '{part}' in '{target}' is not valid. Allowed rights: {', '.join(allowed)}.",
-                           target=target)
+            raise invalid_content(
+                f"The right '{part}' in '{target}' is not valid. Allowed rights: {', '.join(allowed)}.",
+                target=target)
         if right not in out:
             out.append(right)
     return ", ".join(out)
@@ -84,8 +84,8 @@ def merge_policies(requested: list[dict[str, Any]] | None, existing: list[dict[s
     for i, policy in enumerate(requested):
         name = policy["keyName"]
         if name.lower() in seen:
-            raise ArmError(400, "InvalidRequestContent", f"The key name '{name}' appears more than once.",
-                           target=f"{target}[{i}].keyName")
+            raise invalid_content(f"The key name '{name}' appears more than once.",
+                                  target=f"{target}[{i}].keyName")
         seen.add(name.lower())
         old = previous.get(name.lower(), {})
         entry = {"keyName": name}
@@ -93,9 +93,8 @@ def merge_policies(requested: list[dict[str, Any]] | None, existing: list[dict[s
             value = policy.get(field)
             if value:
                 if not is_valid_key(value):
-                    raise ArmError(400, "InvalidRequestContent",
-                                   f"The {field} of policy '{name}' must be base64 of 16 to 64 bytes.",
-                                   target=f"{target}[{i}].{field}")
+                    raise invalid_content(f"The {field} of policy '{name}' must be base64 of 16 to 64 bytes.",
+                                          target=f"{target}[{i}].{field}")
                 entry[field] = value
             else:
                 entry[field] = old.get(field) or new_key()

@@ -13,7 +13,7 @@ from typing import Any
 from provider import api_versions
 from provider.adr import ids
 from provider.arm.context import RequestContext
-from provider.arm.errors import ArmError
+from provider.arm.errors import conflict
 from provider.arm.ids import parse_resource_id
 from provider.arm.resource_type import Action, ResourceType, register
 from provider.arm.schemas import TagsPatch, TrackedBody
@@ -48,8 +48,7 @@ class Credentials(ResourceType):
         policies = ctx.emu.adr.policies(ids.namespace_of(doc["id"]))
         if policies:
             names = ", ".join(p["name"] for p in policies)
-            raise ArmError(409, "Conflict",
-                           f"The credential cannot be deleted while it has policies: {names}. Delete them first.",
+            raise conflict(f"The credential cannot be deleted while it has policies: {names}. Delete them first.",
                            target="policies")
 
     def after_delete(self, ctx: RequestContext, doc: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ from marshmallow import fields, validate
 
 from provider import api_versions
 from provider.arm.context import RequestContext
-from provider.arm.errors import ArmError
+from provider.arm.errors import ArmError, invalid_content
 from provider.arm.ids import try_parse_resource_id
 from provider.arm.resource_type import LroSpec, NameRule, ResourceType, register
 from provider.arm.schemas import BaseSchema, Tags, TrackedBody
@@ -98,16 +98,15 @@ def resource_identity(ctx: RequestContext, requested: dict[str, Any] | None, exi
     requested_users = requested.get("userAssignedIdentities") or {}
     if "userassigned" in normalized:
         if not requested_users:
-            raise ArmError(400, "InvalidRequestContent",
-                           f"The identity type '{kind}' requires at least one entry in 'userAssignedIdentities'.",
-                           target=f"{target}.userAssignedIdentities")
+            raise invalid_content(
+                f"The identity type '{kind}' requires at least one entry in 'userAssignedIdentities'.",
+                target=f"{target}.userAssignedIdentities")
         users: dict[str, Any] = {}
         for identity_id in requested_users:
             rid = try_parse_resource_id(identity_id)
             if rid is None or rid.type_key != IDENTITY_TYPE.lower():
-                raise ArmError(400, "InvalidRequestContent",
-                               f"'{identity_id}' is not the resource id of a user-assigned identity "
-                               f"({IDENTITY_TYPE}).", target=f"{target}.userAssignedIdentities")
+                raise invalid_content(f"'{identity_id}' is not the resource id of a user-assigned identity "
+                                      f"({IDENTITY_TYPE}).", target=f"{target}.userAssignedIdentities")
             found = ctx.repo.get(rid.key)
             if found is None:
                 raise ArmError(400, "FailedIdentityOperation",
@@ -117,9 +116,8 @@ def resource_identity(ctx: RequestContext, requested: dict[str, Any] | None, exi
             users[identity_id] = {"principalId": props.get("principalId"), "clientId": props.get("clientId")}
         out["userAssignedIdentities"] = users
     elif requested_users:
-        raise ArmError(400, "InvalidRequestContent",
-                       f"'userAssignedIdentities' is only allowed when the identity type includes UserAssigned, "
-                       f"not with '{kind}'.", target=f"{target}.userAssignedIdentities")
+        raise invalid_content(f"'userAssignedIdentities' is only allowed when the identity type includes UserAssigned, "
+                              f"not with '{kind}'.", target=f"{target}.userAssignedIdentities")
     return out
 
 

@@ -33,7 +33,7 @@ from marshmallow import fields, validate
 
 from provider.api_versions import since
 from provider.arm.context import RequestContext
-from provider.arm.errors import ArmError
+from provider.arm.errors import ArmError, method_not_allowed, resource_not_found
 from provider.arm.resource_type import LroSpec, NameRule, ResourceType, register
 from provider.arm.schemas import BaseSchema
 from provider.hub.backend import DEFAULT_CONSUMER_GROUP, EVENTS_ENDPOINT
@@ -46,8 +46,8 @@ def _rfc1123(ctx: RequestContext) -> str:
 
 
 def _no_patch(kind: str) -> ArmError:
-    return ArmError(405, "MethodNotAllowed", f"{kind} cannot be updated with PATCH; PUT them again.",
-                    headers={"Allow": "GET, PUT, DELETE"})
+    return method_not_allowed(f"{kind} cannot be updated with PATCH; PUT them again.",
+                              headers={"Allow": "GET, PUT, DELETE"})
 
 
 # ---- consumer groups ------------------------------------------------------------------------------
@@ -79,9 +79,8 @@ class ConsumerGroups(ResourceType):
         assert ctx.rid is not None
         endpoint = ctx.rid.names[1]
         if endpoint.lower() != EVENTS_ENDPOINT:
-            raise ArmError(404, "ResourceNotFound",
-                           f"The IoT hub '{ctx.rid.names[0]}' has no Event Hub endpoint '{endpoint}'; the built-in "
-                           f"endpoint is '{EVENTS_ENDPOINT}'.")
+            raise resource_not_found(f"The IoT hub '{ctx.rid.names[0]}' has no Event Hub endpoint '{endpoint}'; the "
+                                     f"built-in endpoint is '{EVENTS_ENDPOINT}'.")
         created = ((existing or {}).get("properties") or {}).get("created") or _rfc1123(ctx)
         doc["properties"] = {"name": doc["name"], "created": created}
 

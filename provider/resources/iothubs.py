@@ -44,7 +44,14 @@ from marshmallow import fields, validate
 from provider import api_versions
 from provider.arm import handlers
 from provider.arm.context import RequestContext
-from provider.arm.errors import ArmError
+from provider.arm.errors import (
+    ArmError,
+    invalid_content,
+    invalid_sku,
+    linked_identity_not_assigned,
+    linked_invalid_property_id,
+    linked_resource_not_found,
+)
 from provider.arm.ids import parse_resource_id, try_parse_resource_id
 from provider.arm.resource_type import Action, NameRule, register
 from provider.arm.schemas import BaseSchema, ManagedIdentity, TrackedBody
@@ -270,14 +277,13 @@ def check_sku(ctx: RequestContext, sku: dict[str, Any], existing: dict[str, Any]
     allowed = [n for n in SKU_TIERS if n != "GEN2" or ctx.api_version in GEN2_VERSIONS]
     name = next((n for n in allowed if n.lower() == str(sku.get("name", "")).lower()), None)
     if name is None:
-        raise ArmError(400, "InvalidSku",
-                       f"The SKU '{sku.get('name')}' is not valid for api-version '{ctx.api_version}'. Valid SKUs: "
-                       f"{', '.join(allowed)}.", target="sku.name")
+        raise invalid_sku(f"The SKU '{sku.get('name')}' is not valid for api-version '{ctx.api_version}'. Valid SKUs: "
+                          f"{', '.join(allowed)}.", target="sku.name")
     tier = SKU_TIERS[name]
     old_tier = ((existing or {}).get("sku") or {}).get("tier")
     if old_tier and old_tier != tier and ("Generation2" in (old_tier, tier) or (old_tier, tier) == ("Standard",
                                                                                                      "Basic")):
-        raise ArmError(400, "InvalidSku", f"The SKU tier cannot change from {old_tier} to {tier}.", target="sku.name")
+        raise invalid_sku(f"The SKU tier cannot change from {old_tier} to {tier}.", target="sku.name")
     return {"name": name, "tier": tier, "capacity": int(sku.get("capacity") or 1)}
 
 
@@ -296,22 +302,21 @@ def check_device_registry_link(ctx: RequestContext, hub: dict[str, Any], sku: di
     namespace_id = link.get("namespaceResourceId") or ""
     rid = try_parse_resource_id(namespace_id)
     if rid is None or rid.type_key != NAMESPACE_TYPE:
-        raise ArmError(400, "LinkedInvalidPropertyId",
-                       f"Property id '{namespace_id}' at path '{target}.namespaceResourceId' is invalid. Expect the "
-                       "id of a Microsoft.DeviceRegistry/namespaces resource.", target=f"{target}.namespaceResourceId")
+        raise linked_invalid_property_id(
+            f"Property id '{namespace_id}' at path '{target}.namespaceResourceId' is invalid. Expect the "
+            "id of a Microsoft.DeviceRegistry/namespaces resource.", target=f"{target}.namespaceResourceId")
     if not ctx.repo.exists(rid.key):
-        raise ArmError(404, "LinkedResourceNotFound",
-                       f"The Device Registry namespace '{namespace_id}' linked by this IoT hub was not found.",
-                       target=f"{target}.namespaceResourceId")
+        raise linked_resource_not_found(
+            f"The Device Registry namespace '{namespace_id}' linked by this IoT hub was not found.",
+            target=f"{target}.namespaceResourceId")
     identity_id = link.get("identityResourceId") or ""
     if not identity_id:
-        raise ArmError(400, "InvalidRequestContent",
-                       "'identityResourceId' is required with 'namespaceResourceId': it names the user-assigned "
-                       "identity the hub uses to reach the namespace.", target=f"{target}.identityResourceId")
+        raise invalid_content("'identityResourceId' is required with 'namespaceResourceId': it names the user-assigned "
+                              "identity the hub uses to reach the namespace.", target=f"{target}.identityResourceId")
     if not is_attached(hub, identity_id):
-        raise ArmError(400, "LinkedIdentityNotAssigned",
-                       f"The identity '{identity_id}' must be one of the hub's user-assigned identities "
-                       "(identity.userAssignedIdentities).", target=f"{target}.identityResourceId")
+        raise linked_identity_not_assigned(
+            f"The identity '{identity_id}' must be one of the hub's user-assigned identities "
+            "(identity.userAssignedIdentities).", target=f"{target}.identityResourceId")
     return {"namespaceResourceId": namespace_id, "identityResourceId": identity_id}
 
 
@@ -354,9 +359,9 @@ def event_hub_endpoints(ctx: RequestContext, hub: dict[str, Any], requested: dic
     default_count = 2 if hub["sku"]["name"] == "F1" else 4
     count = old.get("partitionCount") or asked.get("partitionCount") or default_count
     if old and asked.get("partitionCount") and asked["partitionCount"] != old["partitionCount"]:
-        raise ArmError(400, "InvalidRequestContent",
-                       f"The partition count of the 'events' endpoint cannot change after creation "
-                       f"(it is {old['partitionCount']}).", target="properties.eventHubEndpoints.events.partitionCount")
+        raise invalid_content(
+            f"The partition count of the 'events' endpoint cannot change after creation "
+            f"(it is {old['partitionCount']}).", target="properties.eventHubEndpoints.events.partitionCount")
     name = hub["name"].lower()
     return {EVENTS_ENDPOINT: {
         "retentionTimeInDays": asked.get("retentionTimeInDays") or old.get("retentionTimeInDays") or 1,

@@ -16,7 +16,7 @@ from marshmallow import fields
 from provider import api_versions
 from provider.adr import ids
 from provider.arm.context import RequestContext
-from provider.arm.errors import ArmError
+from provider.arm.errors import invalid_content, linked_resource_not_found
 from provider.arm.ids import same_id, try_parse_resource_id
 from provider.arm.resource_type import Action, ResourceType, register
 from provider.arm.schemas import BaseSchema, Tags, TrackedBody
@@ -83,14 +83,13 @@ def check_policy_reference(ctx: RequestContext, device_id: str, policy: dict[str
     target = "properties.policy.resourceId"
     rid = try_parse_resource_id(policy.get("resourceId", ""))
     if rid is None or rid.type_key != ids.POLICY_TYPE.lower():
-        raise ArmError(400, "InvalidRequestContent",
-                       "properties.policy.resourceId must be the id of a "
-                       "Microsoft.DeviceRegistry/namespaces/credentials/policies resource.", target=target)
+        raise invalid_content("properties.policy.resourceId must be the id of a "
+                              "Microsoft.DeviceRegistry/namespaces/credentials/policies resource.", target=target)
     if not same_id(ids.namespace_of(rid.id), ids.namespace_of(device_id)):
-        raise ArmError(400, "InvalidRequestContent", "The policy must belong to the device's namespace.",
-                       target=target)
+        raise invalid_content("The policy must belong to the device's namespace.",
+                              target=target)
     if not ctx.repo.exists(rid.key):
-        raise ArmError(404, "LinkedResourceNotFound", f"The policy '{rid.id}' was not found.", target=target)
+        raise linked_resource_not_found(f"The policy '{rid.id}' was not found.", target=target)
 
 
 def revoke(ctx: RequestContext, doc: dict[str, Any], body: dict[str, Any] | None) -> tuple[int, Any]:
@@ -124,8 +123,8 @@ class NamespaceDevices(ResourceType):
         if existing:
             for key in CREATE_ONLY:
                 if key in old and key in props and props[key] != old[key]:
-                    raise ArmError(400, "InvalidRequestContent", f"properties.{key} cannot be changed after creation.",
-                                   target=f"properties.{key}")
+                    raise invalid_content(f"properties.{key} cannot be changed after creation.",
+                                          target=f"properties.{key}")
                 if key in old:
                     props[key] = old[key]
         check_policy_reference(ctx, doc["id"], props.get("policy"))

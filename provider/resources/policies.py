@@ -15,7 +15,7 @@ from marshmallow import fields, validate
 from provider import api_versions
 from provider.adr import ids
 from provider.arm.context import RequestContext
-from provider.arm.errors import ArmError
+from provider.arm.errors import ArmError, invalid_content, operation_not_allowed
 from provider.arm.resource_type import Action, ResourceType, register
 from provider.arm.schemas import BaseSchema, Tags
 from provider.common import utc_z
@@ -113,9 +113,9 @@ def revoke_issuer(ctx: RequestContext, doc: dict[str, Any], _body: Any) -> tuple
     """Rotate the issuing CA: new key and certificate; leaves of the old one stop being trusted once synced."""
     byor = doc["properties"]["certificate"]["certificateAuthorityConfiguration"].get("bringYourOwnRoot") or {}
     if byor.get("enabled"):
-        raise ArmError(400, "OperationNotAllowed",
-                       "revokeIssuer is not possible for a policy with an external root (Bring Your Own Root). "
-                       "Revoke each device instead, then delete the policy.")
+        raise operation_not_allowed(
+            "revokeIssuer is not possible for a policy with an external root (Bring Your Own Root). "
+            "Revoke each device instead, then delete the policy.")
     try:
         ctx.emu.pki.rotate_issuing_ca(doc["id"].lower())
     except PkiError as exc:
@@ -129,8 +129,8 @@ def activate_byor(ctx: RequestContext, doc: dict[str, Any], body: dict[str, Any]
     """Validate the signed BYOR chain against the documented rules and activate the issuing CA."""
     byor = doc["properties"]["certificate"]["certificateAuthorityConfiguration"].get("bringYourOwnRoot") or {}
     if not byor.get("enabled"):
-        raise ArmError(400, "OperationNotAllowed",
-                       "activateBringYourOwnRoot applies only to a policy created with bringYourOwnRoot.enabled.")
+        raise operation_not_allowed(
+            "activateBringYourOwnRoot applies only to a policy created with bringYourOwnRoot.enabled.")
     try:
         ctx.emu.pki.activate_byor(doc["id"].lower(), body["certificateChain"])
     except PkiError as exc:
@@ -168,14 +168,13 @@ class Policies(ResourceType):
         old_ca = existing["properties"]["certificate"]["certificateAuthorityConfiguration"]
         new_ca = doc["properties"]["certificate"]["certificateAuthorityConfiguration"]
         if new_ca.get("keyType") != old_ca.get("keyType"):
-            raise ArmError(400, "InvalidRequestContent", "keyType cannot be changed after the policy is created.",
-                           target="properties.certificate.certificateAuthorityConfiguration.keyType")
+            raise invalid_content("keyType cannot be changed after the policy is created.",
+                                  target="properties.certificate.certificateAuthorityConfiguration.keyType")
         old_byor = bool((old_ca.get("bringYourOwnRoot") or {}).get("enabled"))
         new_byor = bool((new_ca.get("bringYourOwnRoot") or {}).get("enabled", old_byor))
         if old_byor != new_byor:
-            raise ArmError(400, "InvalidRequestContent",
-                           "bringYourOwnRoot.enabled cannot be changed after the policy is created.",
-                           target="properties.certificate.certificateAuthorityConfiguration.bringYourOwnRoot.enabled")
+            raise invalid_content("bringYourOwnRoot.enabled cannot be changed after the policy is created.",
+                                  target="properties.certificate.certificateAuthorityConfiguration.bringYourOwnRoot.enabled")
         for key in ("subject", "validityNotBefore", "validityNotAfter"):
             if key in old_ca:
                 new_ca[key] = old_ca[key]

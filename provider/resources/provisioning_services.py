@@ -41,7 +41,13 @@ from marshmallow import fields, validate
 from provider import access_policies, api_versions
 from provider.arm.context import RequestContext
 from provider.arm.envelope import normalize_location
-from provider.arm.errors import ArmError
+from provider.arm.errors import (
+    ArmError,
+    invalid_content,
+    linked_identity_not_assigned,
+    linked_invalid_property_id,
+    linked_resource_not_found,
+)
 from provider.arm.ids import try_parse_resource_id
 from provider.arm.resource_type import Action, NameRule, register
 from provider.arm.schemas import BaseSchema, ManagedIdentity, TrackedBody
@@ -244,14 +250,14 @@ def check_namespace_link(ctx: RequestContext, dps: dict[str, Any], link: dict[st
     namespace_id = link["resourceId"]
     rid = try_parse_resource_id(namespace_id)
     if rid is None or rid.type_key != NAMESPACE_TYPE:
-        raise ArmError(400, "LinkedInvalidPropertyId",
-                       f"Property id '{namespace_id}' at path '{target}.resourceId' is invalid. Expect the id of a "
-                       "Microsoft.DeviceRegistry/namespaces resource.", target=f"{target}.resourceId")
+        raise linked_invalid_property_id(
+            f"Property id '{namespace_id}' at path '{target}.resourceId' is invalid. Expect the id of a "
+            "Microsoft.DeviceRegistry/namespaces resource.", target=f"{target}.resourceId")
     namespace = ctx.repo.get(rid.key)
     if namespace is None:
-        raise ArmError(404, "LinkedResourceNotFound",
-                       f"The Device Registry namespace '{namespace_id}' linked by this provisioning service was not "
-                       "found.", target=f"{target}.resourceId")
+        raise linked_resource_not_found(
+            f"The Device Registry namespace '{namespace_id}' linked by this provisioning service was not "
+            "found.", target=f"{target}.resourceId")
     if namespace.get("location") and dps.get("location") and namespace["location"] != dps["location"]:
         raise ArmError(400, "LocationMismatch",
                        f"The provisioning service ({dps['location']}) must be in the same region as the Device "
@@ -260,19 +266,18 @@ def check_namespace_link(ctx: RequestContext, dps: dict[str, Any], link: dict[st
     selected = link.get("selectedUserAssignedIdentityResourceId")
     if link["authenticationType"] == "UserAssigned":
         if not selected:
-            raise ArmError(400, "InvalidRequestContent",
-                           "'selectedUserAssignedIdentityResourceId' is required with authenticationType "
-                           "'UserAssigned'.", target=f"{target}.selectedUserAssignedIdentityResourceId")
+            raise invalid_content("'selectedUserAssignedIdentityResourceId' is required with authenticationType "
+                                  "'UserAssigned'.", target=f"{target}.selectedUserAssignedIdentityResourceId")
         if not is_attached(dps, selected):
-            raise ArmError(400, "LinkedIdentityNotAssigned",
-                           f"The identity '{selected}' must be one of the provisioning service's user-assigned "
-                           "identities (identity.userAssignedIdentities).",
-                           target=f"{target}.selectedUserAssignedIdentityResourceId")
+            raise linked_identity_not_assigned(
+                f"The identity '{selected}' must be one of the provisioning service's user-assigned "
+                "identities (identity.userAssignedIdentities).",
+                target=f"{target}.selectedUserAssignedIdentityResourceId")
         out["selectedUserAssignedIdentityResourceId"] = selected
     elif not has_system_identity(dps):
-        raise ArmError(400, "LinkedIdentityNotAssigned",
-                       "authenticationType 'SystemAssigned' needs a system-assigned identity on the provisioning "
-                       "service (identity.type SystemAssigned).", target=f"{target}.authenticationType")
+        raise linked_identity_not_assigned(
+            "authenticationType 'SystemAssigned' needs a system-assigned identity on the provisioning "
+            "service (identity.type SystemAssigned).", target=f"{target}.authenticationType")
     return out
 
 

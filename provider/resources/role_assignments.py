@@ -23,7 +23,7 @@ from marshmallow import fields, validate
 
 from provider import api_versions
 from provider.arm.context import RequestContext
-from provider.arm.errors import ArmError
+from provider.arm.errors import ArmError, method_not_allowed
 from provider.arm.resource_type import LroSpec, NameRule, ResourceType, register
 from provider.arm.schemas import BaseSchema
 
@@ -139,8 +139,8 @@ class RoleAssignments(ResourceType):
         props["updatedBy"] = ctx.caller
 
     def prepare_patch(self, ctx: RequestContext, doc: dict[str, Any], patch: dict[str, Any]) -> None:
-        raise ArmError(405, "MethodNotAllowed", "Role assignments cannot be updated with PATCH; PUT them again.",
-                       headers={"Allow": "GET, PUT, DELETE"})
+        raise method_not_allowed("Role assignments cannot be updated with PATCH; PUT them again.",
+                                 headers={"Allow": "GET, PUT, DELETE"})
 
     def view(self, ctx: RequestContext | None, doc: dict[str, Any], api_version: str) -> dict[str, Any]:
         doc.get("properties", {}).pop("provisioningState", None)  # the authorization RP reports none
