@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.emulator_process import Arm, EmulatorProcess
+from tests.support.emulator_process import Arm, EmulatorProcess
 
 
 @pytest.fixture(scope="session")
