@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.client_venvs import ensure_venv
-from tests.resources.test_iothub_dps_arm import make_ca_pem
+from tests.support.arm_helpers import make_ca_pem
 from tests.support.emulator_process import SUB
 
 pytestmark = pytest.mark.slow

@@ -9,10 +9,10 @@ from __future__ import annotations
 import base64
 import uuid
 
-from tests.arm.test_arm_rpc import assert_error
-from tests.resources.test_iothub_dps_arm import (
+from tests.support.arm_helpers import (
     MSI_API,
     NS_API,
+    assert_error,
     dps_path,
     full_id,
     hub_keys,

@@ -58,7 +58,7 @@ def test_example(arm, example_path: Path):
     if version in NOT_EMULATED:
         pytest.skip(NOT_EMULATED[version])
     if "/related/iothub/" in str(example_path):
-        pytest.skip("IoT Hub certificate example: covered by tests/test_iothub_dps_arm.py with a real certificate")
+        pytest.skip("IoT Hub certificate example: covered by tests/resources/test_iothubs.py with a real certificate")
     op_id = example["operationId"]
     method, template, op = operation(SWAGGER, op_id)
     rg = f"ex-{uuid.uuid4().hex[:8]}"
