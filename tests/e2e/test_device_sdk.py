@@ -19,9 +19,9 @@ from cryptography import x509
 
 from provider.dps.sas import derive_device_key
 from tests.e2e.client_venvs import ensure_venv
-from tests.hub.test_mqtt import make_setup
 from tests.support.dps_helpers import chain_from, csr_b64, unique, write_client_files
 from tests.support.emulator_process import ROOT, Arm, EmulatorProcess
+from tests.support.mqtt_devices import make_setup
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
