@@ -8,24 +8,14 @@ import time
 
 import requests
 
-from tests.support.emulator_process import SUB
+from tests.support.arm_helpers import assert_error
+from tests.support.emulator_process import SUB, Arm
 
 NS_API = "2026-03-01-preview"
 
 
 def ns_path(rg: str, name: str) -> str:
     return f"resourceGroups/{rg}/providers/Microsoft.DeviceRegistry/namespaces/{name}"
-
-
-def assert_error(resp: requests.Response, status: int, code: str, target: str | None = None) -> dict:
-    assert resp.status_code == status, resp.text
-    body = resp.json()
-    assert set(body) == {"error"}, body
-    assert body["error"]["code"] == code, body
-    assert body["error"]["message"]
-    if target is not None:
-        assert body["error"].get("target") == target, body
-    return body["error"]
 
 
 def test_every_response_carries_request_ids(arm, rg):
@@ -240,131 +230,68 @@ def _jwt(claims: dict) -> str:
     return f"{enc({'alg': 'none'})}.{enc(claims)}.sig"
 
 
-def test_require_auth(tmp_path):
-    from tests.support.emulator_process import Arm, EmulatorProcess
-
-    with EmulatorProcess("--require-auth") as proc:
-        arm = Arm(proc.http)
-        assert_error(arm.get("resourceGroups", api_version="2024-03-01"), 401, "AuthenticationFailed")
-        assert_error(arm.get("resourceGroups", api_version="2024-03-01",
-                             headers={"Authorization": "Bearer not-a-jwt"}), 401, "InvalidAuthenticationToken")
-        expired = _jwt({"exp": int(time.time()) - 10})
-        assert_error(arm.get("resourceGroups", api_version="2024-03-01",
-                             headers={"Authorization": f"Bearer {expired}"}), 401, "ExpiredAuthenticationToken")
-        good = _jwt({"exp": int(time.time()) + 600, "upn": "dev@contoso.com"})
-        r = arm.put("resourceGroups/authrg", {"location": "eastus"}, api_version="2024-03-01",
-                    headers={"Authorization": f"Bearer {good}"})
-        assert r.status_code == 201 and r.json()["systemData"]["createdBy"] == "dev@contoso.com"
-        # the emulator's own token endpoint issues tokens ARM accepts
-        token = requests.post(proc.http + "/tenant1/oauth2/v2.0/token",
-                              data={"grant_type": "client_credentials", "client_id": "app",
-                                    "scope": "https://management.azure.com/.default"}, timeout=10).json()
-        ok = arm.get("resourceGroups", api_version="2024-03-01",
-                     headers={"Authorization": f"Bearer {token['access_token']}"})
-        assert ok.status_code == 200
-        assert requests.get(proc.http + "/_emulator/health", timeout=5).status_code == 200  # not ARM
+def test_require_auth(emulator_with):
+    proc = emulator_with("--require-auth")
+    arm = Arm(proc.http)
+    assert_error(arm.get("resourceGroups", api_version="2024-03-01"), 401, "AuthenticationFailed")
+    assert_error(arm.get("resourceGroups", api_version="2024-03-01",
+                         headers={"Authorization": "Bearer not-a-jwt"}), 401, "InvalidAuthenticationToken")
+    expired = _jwt({"exp": int(time.time()) - 10})
+    assert_error(arm.get("resourceGroups", api_version="2024-03-01",
+                         headers={"Authorization": f"Bearer {expired}"}), 401, "ExpiredAuthenticationToken")
+    good = _jwt({"exp": int(time.time()) + 600, "upn": "dev@contoso.com"})
+    r = arm.put("resourceGroups/authrg", {"location": "eastus"}, api_version="2024-03-01",
+                headers={"Authorization": f"Bearer {good}"})
+    assert r.status_code == 201 and r.json()["systemData"]["createdBy"] == "dev@contoso.com"
+    # the emulator's own token endpoint issues tokens ARM accepts
+    token = requests.post(proc.http + "/tenant1/oauth2/v2.0/token",
+                          data={"grant_type": "client_credentials", "client_id": "app",
+                                "scope": "https://management.azure.com/.default"}, timeout=10).json()
+    ok = arm.get("resourceGroups", api_version="2024-03-01",
+                 headers={"Authorization": f"Bearer {token['access_token']}"})
+    assert ok.status_code == 200
+    assert requests.get(proc.http + "/_emulator/health", timeout=5).status_code == 200  # not ARM
 
 
-def test_lro_polls_mode_sees_accepted_then_succeeded():
-    from tests.support.emulator_process import Arm, EmulatorProcess
-
-    with EmulatorProcess("--lro", "polls:2") as proc:
-        arm = Arm(proc.http)
-        arm.group("lro")
-        r = arm.put(ns_path("lro", "ns-lro"), {"location": "eastus"})
-        assert r.status_code == 201 and r.json()["properties"]["provisioningState"] == "Accepted"
-        url = r.headers["Azure-AsyncOperation"]
-        states = [requests.get(url, timeout=5).json()["status"] for _ in range(3)]
-        assert states == ["Accepted", "Accepted", "Succeeded"]
-        assert arm.get(ns_path("lro", "ns-lro")).json()["properties"]["provisioningState"] == "Succeeded"
-        # PATCH is 202 + Location until done
-        p = arm.patch(ns_path("lro", "ns-lro"), {"tags": {"k": "v"}})
-        assert p.status_code == 202 and p.headers["Location"]
-        results = [requests.get(p.headers["Location"], timeout=5) for _ in range(3)]
-        assert [x.status_code for x in results] == [202, 202, 200]
-        assert results[-1].json()["tags"] == {"k": "v"}
-        # DELETE keeps the resource in Deleting until the operation completes
-        d = arm.delete(ns_path("lro", "ns-lro"))
-        assert d.status_code == 202
-        assert arm.get(ns_path("lro", "ns-lro")).json()["properties"]["provisioningState"] == "Deleting"
-        codes = [requests.get(d.headers["Location"], timeout=5).status_code for _ in range(3)]
-        assert codes == [202, 202, 204]
-        assert arm.get(ns_path("lro", "ns-lro")).status_code == 404
+def test_lro_polls_mode_sees_accepted_then_succeeded(emulator_with):
+    proc = emulator_with("--lro", "polls:2")
+    arm = Arm(proc.http)
+    arm.group("lro")
+    r = arm.put(ns_path("lro", "ns-lro"), {"location": "eastus"})
+    assert r.status_code == 201 and r.json()["properties"]["provisioningState"] == "Accepted"
+    url = r.headers["Azure-AsyncOperation"]
+    states = [requests.get(url, timeout=5).json()["status"] for _ in range(3)]
+    assert states == ["Accepted", "Accepted", "Succeeded"]
+    assert arm.get(ns_path("lro", "ns-lro")).json()["properties"]["provisioningState"] == "Succeeded"
+    # PATCH is 202 + Location until done
+    p = arm.patch(ns_path("lro", "ns-lro"), {"tags": {"k": "v"}})
+    assert p.status_code == 202 and p.headers["Location"]
+    results = [requests.get(p.headers["Location"], timeout=5) for _ in range(3)]
+    assert [x.status_code for x in results] == [202, 202, 200]
+    assert results[-1].json()["tags"] == {"k": "v"}
+    # DELETE keeps the resource in Deleting until the operation completes
+    d = arm.delete(ns_path("lro", "ns-lro"))
+    assert d.status_code == 202
+    assert arm.get(ns_path("lro", "ns-lro")).json()["properties"]["provisioningState"] == "Deleting"
+    codes = [requests.get(d.headers["Location"], timeout=5).status_code for _ in range(3)]
+    assert codes == [202, 202, 204]
+    assert arm.get(ns_path("lro", "ns-lro")).status_code == 404
 
 
-def test_lro_seconds_mode():
-    from tests.support.emulator_process import Arm, EmulatorProcess
-
-    with EmulatorProcess("--lro", "seconds:0.5") as proc:
-        arm = Arm(proc.http)
-        arm.group("lros")
-        r = arm.put(ns_path("lros", "ns-s"), {"location": "eastus"})
-        assert r.json()["properties"]["provisioningState"] == "Accepted"
-        time.sleep(0.7)
-        assert arm.get(ns_path("lros", "ns-s")).json()["properties"]["provisioningState"] == "Succeeded"
+def test_lro_seconds_mode(emulator_with):
+    proc = emulator_with("--lro", "seconds:0.5")
+    arm = Arm(proc.http)
+    arm.group("lros")
+    r = arm.put(ns_path("lros", "ns-s"), {"location": "eastus"})
+    assert r.json()["properties"]["provisioningState"] == "Accepted"
+    time.sleep(0.7)
+    assert arm.get(ns_path("lros", "ns-s")).json()["properties"]["provisioningState"] == "Succeeded"
 
 
-def test_restart_keeps_resources(tmp_path):
-    from tests.support.emulator_process import Arm, EmulatorProcess
-
-    with EmulatorProcess(data_dir=tmp_path) as proc:
-        arm = Arm(proc.http)
-        arm.group("persist")
-        created = arm.put(ns_path("persist", "ns-keep"), {"location": "eastus", "tags": {"k": "v"}}).json()
-    with EmulatorProcess(data_dir=tmp_path) as proc:
-        arm = Arm(proc.http)
-        again = arm.get(ns_path("persist", "ns-keep"))
-        assert again.status_code == 200 and again.json() == created
-    assert (tmp_path / "emulator.db").exists()
-
-
-def test_in_memory_keeps_nothing_and_reset_wipes(tmp_path):
-    from tests.support.emulator_process import Arm, EmulatorProcess
-
-    with EmulatorProcess() as proc:
-        arm = Arm(proc.http)
-        arm.group("mem")
-        arm.put(ns_path("mem", "ns-m"), {"location": "eastus"})
-        assert requests.post(proc.http + "/_emulator/reset", timeout=5).json()["status"] == "reset"
-        assert_error(arm.get(ns_path("mem", "ns-m")), 404, "ResourceGroupNotFound")
-
-
-def test_sigterm_stops_cleanly():
-    import signal
-
-    from tests.support.emulator_process import EmulatorProcess
-
-    proc = EmulatorProcess().start()
-    assert proc.stop(signal.SIGINT) == 0
-
-
-def test_https_with_the_dev_ca_and_ca_cert_command(tmp_path):
-    import subprocess
-    import sys
-
-    from cryptography import x509
-
-    from tests.support.emulator_process import ROOT, Arm, EmulatorProcess
-
-    with EmulatorProcess(data_dir=tmp_path) as proc:
-        printed = subprocess.run([sys.executable, "-m", "provider", "ca-cert", "--data-dir", str(tmp_path)],
-                                 cwd=ROOT, capture_output=True, text=True, check=True).stdout
-        assert printed == (tmp_path / "tls" / "ca.pem").read_text()
-        ca_file = tmp_path / "ca.pem"
-        ca_file.write_text(printed)
-        for base in (proc.https, proc.https_localhost):  # IP SAN and DNS SAN
-            r = requests.get(f"{base}/subscriptions?api-version=2022-12-01", verify=str(ca_file), timeout=10)
-            assert r.status_code == 200
-        arm = Arm(proc.https)
-        arm.s.verify = str(ca_file)
-        arm.s.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would override session.verify
-        arm.group("tls")
-        assert arm.put(ns_path("tls", "ns-tls"), {"location": "eastus"}).status_code == 201
-        server = x509.load_pem_x509_certificate((tmp_path / "tls" / "server.pem").read_bytes())
-        names = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        dns = names.get_values_for_type(x509.DNSName)
-        assert "localhost" in dns and "*.azure-devices.localhost" in dns
-        assert requests.get(proc.http + "/_emulator/ca.pem", timeout=5).text == printed
-    missing = subprocess.run([sys.executable, "-m", "provider", "ca-cert", "--data-dir", str(tmp_path / "none")],
-                             cwd=ROOT, capture_output=True, text=True)
-    assert missing.returncode == 1 and "start the emulator once" in missing.stderr
+def test_in_memory_keeps_nothing_and_reset_wipes(emulator_with):
+    proc = emulator_with()
+    arm = Arm(proc.http)
+    arm.group("mem")
+    arm.put(ns_path("mem", "ns-m"), {"location": "eastus"})
+    assert requests.post(proc.http + "/_emulator/reset", timeout=5).json()["status"] == "reset"
+    assert_error(arm.get(ns_path("mem", "ns-m")), 404, "ResourceGroupNotFound")

@@ -42,7 +42,7 @@ from tests.support.dps_helpers import (
     unique,
     write_client_files,
 )
-from tests.support.emulator_process import ROOT, Arm, EmulatorProcess
+from tests.support.emulator_process import ROOT, Arm
 from tests.support.spec_validation import validate_response, validator_for
 
 DEVICE_SPEC = "dps/2025-07-01-preview/device.json"
@@ -55,11 +55,6 @@ def env(emulator):
     rg = unique("rg-dps-dev-")
     arm.group(rg)
     return create_env(arm, emulator, rg)
-
-
-@pytest.fixture(scope="module")
-def arm(emulator):
-    return Arm(emulator.http)
 
 
 def sym_enrollment(env, registration_id: str, policy: str | None = "default", **extra) -> str:
@@ -427,28 +422,29 @@ def test_fifty_concurrent_registrations_of_one_id(env, arm):
     assert [d["name"] for d in devices].count(reg) == 1
 
 
-def test_restart_between_register_and_poll_loses_nothing(tmp_path):
+def test_restart_between_register_and_poll_loses_nothing(tmp_path, emulator_with):
     data = tmp_path / "data"
-    with EmulatorProcess(data_dir=data) as first:
-        arm = Arm(first.http)
-        arm.group("rg-restart")
-        env = create_env(arm, first, "rg-restart")
-        reg = unique("restart-")
-        key = sym_enrollment(env, reg)
-        r = env.register(reg, key=key, csr=csr_b64(reg)[1])
-        assert r.status_code == 202, r.text
-        operation = r.json()["operationId"]
-        first.stop(signal.SIGKILL)  # no clean shutdown: what was answered must already be durable
-    with EmulatorProcess(data_dir=data) as second:
-        env.https, env.http, env.ca_file = second.https, second.http, second.ca_file
-        env.session = requests.Session()
-        polled = env.poll(reg, operation, key=key)
-        assert polled.status_code == 200, polled.text
-        assert polled.json()["status"] == "assigned"
-        verify_issued(env, polled.json(), reg)
-        assert env.hub_device(reg).status_code == 200
+    first = emulator_with(data_dir=data)
+    arm = Arm(first.http)
+    arm.group("rg-restart")
+    env = create_env(arm, first, "rg-restart")
+    reg = unique("restart-")
+    key = sym_enrollment(env, reg)
+    r = env.register(reg, key=key, csr=csr_b64(reg)[1])
+    assert r.status_code == 202, r.text
+    operation = r.json()["operationId"]
+    first.stop(signal.SIGKILL)  # no clean shutdown: what was answered must already be durable
+    second = emulator_with(data_dir=data)
+    env.https, env.http, env.ca_file = second.https, second.http, second.ca_file
+    env.session = requests.Session()
+    polled = env.poll(reg, operation, key=key)
+    assert polled.status_code == 200, polled.text
+    assert polled.json()["status"] == "assigned"
+    verify_issued(env, polled.json(), reg)
+    assert env.hub_device(reg).status_code == 200
 
 
+@pytest.mark.process  # the `adr-emulator device register` CLI as a process
 def test_device_register_cli(env, tmp_path):
     group = unique("cli-")
     group_key = sym_group(env, group)

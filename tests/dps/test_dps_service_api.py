@@ -26,12 +26,8 @@ GA_SPEC = "dps/2026-11-01/service.json"
 
 
 @pytest.fixture(scope="module")
-def arm(emulator):
-    return Arm(emulator.http)
-
-
-@pytest.fixture(scope="module")
-def env(emulator, arm) -> DpsEnv:
+def env(emulator) -> DpsEnv:
+    arm = Arm(emulator.http)
     rg = unique("rg-dps-svc-")
     arm.group(rg)
     return create_env(arm, emulator, rg)

@@ -10,7 +10,7 @@ import requests
 from cryptography import x509
 
 from tests.support.adr_setup import create_namespace_with_policy, namespace_pki, ns_path
-from tests.support.emulator_process import Arm, EmulatorProcess
+from tests.support.emulator_process import Arm
 from tests.support.pki_fixtures import SKIP_REASON, softhsm_module
 
 
@@ -28,15 +28,16 @@ def token(tmp_path):
     return module, str(conf)
 
 
-def test_pkcs11_keystore_end_to_end(tmp_path, token):
+def test_pkcs11_keystore_end_to_end(tmp_path, token, emulator_with):
     module, conf = token
     args = ("--keystore", "pkcs11", "--pkcs11-module", module, "--pkcs11-token", "emu", "--pkcs11-pin", "4321")
     data = tmp_path / "data"
-    with EmulatorProcess(*args, data_dir=data, env={"SOFTHSM2_CONF": conf}) as proc:
-        arm = Arm(proc.http)
-        arm.group("hsm")
-        create_namespace_with_policy(arm, "hsm", "ns-hsm")
-        before = namespace_pki(arm, "hsm", "ns-hsm")
+    proc = emulator_with(*args, data_dir=data, env={"SOFTHSM2_CONF": conf})
+    arm = Arm(proc.http)
+    arm.group("hsm")
+    create_namespace_with_policy(arm, "hsm", "ns-hsm")
+    before = namespace_pki(arm, "hsm", "ns-hsm")
+    proc.stop()
     (tmp_path / "root.pem").write_text(before["root"])
     (tmp_path / "ica.pem").write_text(before["policies"]["default"]["issuingCa"])
     out = subprocess.run(["openssl", "verify", "-CAfile", str(tmp_path / "root.pem"), str(tmp_path / "ica.pem")],
@@ -44,12 +45,13 @@ def test_pkcs11_keystore_end_to_end(tmp_path, token):
     assert out.returncode == 0, out.stdout + out.stderr
     assert not list(data.glob("master.key"))  # no soft master key: the keys live on the token
     # after a restart the token still holds the keys: rotating the issuer signs with the root again
-    with EmulatorProcess(*args, data_dir=data, env={"SOFTHSM2_CONF": conf}) as proc:
-        arm = Arm(proc.http)
-        r = arm.post(f"{ns_path('hsm', 'ns-hsm')}/credentials/default/policies/default/revokeIssuer")
-        assert r.status_code == 202
-        assert requests.get(r.headers["Location"], timeout=10).status_code in (200, 204)
-        after = namespace_pki(arm, "hsm", "ns-hsm")
+    proc = emulator_with(*args, data_dir=data, env={"SOFTHSM2_CONF": conf})
+    arm = Arm(proc.http)
+    r = arm.post(f"{ns_path('hsm', 'ns-hsm')}/credentials/default/policies/default/revokeIssuer")
+    assert r.status_code == 202
+    assert requests.get(r.headers["Location"], timeout=10).status_code in (200, 204)
+    after = namespace_pki(arm, "hsm", "ns-hsm")
+    proc.stop()
     root = x509.load_pem_x509_certificate(after["root"].encode())
     new_ica = x509.load_pem_x509_certificate(after["policies"]["default"]["issuingCa"].encode())
     assert after["policies"]["default"]["thumbprint"] != before["policies"]["default"]["thumbprint"]

@@ -6,7 +6,7 @@ import re
 import subprocess
 import sys
 
-from tests.support.emulator_process import ROOT, EmulatorProcess
+from tests.support.emulator_process import ROOT
 
 
 def readme_block(heading: str) -> str:
@@ -15,29 +15,29 @@ def readme_block(heading: str) -> str:
     return re.search(r"```bash\n(.*?)```", section, re.S).group(1)
 
 
-def test_provision_a_device_from_the_shell(tmp_path):
+def test_provision_a_device_from_the_shell(tmp_path, emulator_with):
     script = readme_block("### Provision a device from the shell")
-    with EmulatorProcess(data_dir=tmp_path / ".adr-emulator") as emu:
-        http_port = emu.http.rsplit(":", 1)[1]
-        https_port = emu.https.rsplit(":", 1)[1]
-        script = (script.replace("127.0.0.1:7780", f"127.0.0.1:{http_port}")
-                  .replace("localhost:7443", f"localhost:{https_port}")
-                  .replace("arm_templates/", f"{ROOT}/arm_templates/")
-                  .replace(".venv/bin/adr-emulator", f"{sys.executable} -m provider"))
-        result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True,
-                                text=True, timeout=300)
+    emu = emulator_with(data_dir=tmp_path / ".adr-emulator")
+    http_port = emu.http.rsplit(":", 1)[1]
+    https_port = emu.https.rsplit(":", 1)[1]
+    script = (script.replace("127.0.0.1:7780", f"127.0.0.1:{http_port}")
+              .replace("localhost:7443", f"localhost:{https_port}")
+              .replace("arm_templates/", f"{ROOT}/arm_templates/")
+              .replace(".venv/bin/adr-emulator", f"{sys.executable} -m provider"))
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "cert-00: OK" in result.stdout  # openssl verify of the issued chain
     assert '"name": "sensor-001"' in result.stdout  # the ADR device
     assert (tmp_path / "sensor-001.key.pem").stat().st_mode & 0o777 == 0o600
 
 
-def test_first_walk_through_with_curl(tmp_path):
+def test_first_walk_through_with_curl(tmp_path, emulator_with):
     script = readme_block("### A first walk-through with curl")
-    with EmulatorProcess(data_dir=tmp_path / ".adr-emulator") as emu:
-        script = script.replace("127.0.0.1:7780", f"127.0.0.1:{emu.http.rsplit(':', 1)[1]}")
-        result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True,
-                                text=True, timeout=120)
+    emu = emulator_with(data_dir=tmp_path / ".adr-emulator")
+    script = script.replace("127.0.0.1:7780", f"127.0.0.1:{emu.http.rsplit(':', 1)[1]}")
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.count("-----BEGIN CERTIFICATE-----") >= 2  # root + issuing CA in PEM
     assert '"provisioningState": "Succeeded"' in result.stdout and '"error"' not in result.stdout

@@ -205,17 +205,15 @@ def test_no_private_key_in_any_response(arm, rg):
         assert "PRIVATE KEY" not in text
 
 
-def test_private_keys_never_in_the_database_or_log(tmp_path):
+def test_private_keys_never_in_the_database_or_log(tmp_path, emulator_with):
     """Search the SQLite file and the log for each CA key's private scalar."""
-    from tests.support.emulator_process import Arm, EmulatorProcess
+    from tests.support.emulator_process import Arm
 
-    proc = EmulatorProcess("--log-level", "DEBUG", data_dir=tmp_path).start()
-    try:
-        arm = Arm(proc.http)
-        arm.group("secrets")
-        create_namespace_with_policy(arm, "secrets", "ns-s")
-    finally:
-        proc.stop()
+    proc = emulator_with("--log-level", "DEBUG", data_dir=tmp_path)
+    arm = Arm(proc.http)
+    arm.group("secrets")
+    create_namespace_with_policy(arm, "secrets", "ns-s")
+    proc.stop()
     # Reopen the key store in-process to learn the private scalars, then search the bytes.
     from provider.config import Config
     from provider.state import Emulator

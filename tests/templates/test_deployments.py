@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from tests.support.adr_setup import namespace_pki
-from tests.support.emulator_process import SUB
+from tests.support.emulator_process import SUB, Arm
 from tests.support.paths import ROOT, SHARED
 
 SAMPLES = SHARED / "arm-samples"
@@ -310,31 +310,29 @@ def test_full_setup_is_ready_for_devices(arm, rg):
     assert dps["properties"]["idScope"] == outputs["dpsIdScope"]["value"]
 
 
-def test_polls_mode_deployment_runs_then_can_be_cancelled():
-    from tests.support.emulator_process import Arm, EmulatorProcess
-
+def test_polls_mode_deployment_runs_then_can_be_cancelled(emulator_with):
     template = {**BASE, "resources": [{"type": "Microsoft.ManagedIdentity/userAssignedIdentities",
                                        "apiVersion": "2023-01-31", "name": "pid1", "location": "eastus"}]}
-    with EmulatorProcess("--lro", "polls:2") as proc:
-        arm = Arm(proc.http)
-        arm.group("lro-dep")
-        r = arm.put(deployment_path("lro-dep", "slow"), {"properties": {"mode": "Incremental", "template": template}},
-                    api_version=API)
-        assert r.status_code == 201 and r.json()["properties"]["provisioningState"] == "Accepted"
-        url = r.headers["Azure-AsyncOperation"]
-        assert requests.get(url, timeout=10).json()["status"] == "Running"
-        assert arm.get(deployment_path("lro-dep", "slow"), api_version=API).json()["properties"][
-            "provisioningState"] == "Running"
-        assert arm.post(f"{deployment_path('lro-dep', 'slow')}/cancel", api_version=API).status_code == 204
-        status = requests.get(url, timeout=10).json()
-        assert status["status"] == "Canceled" and status["error"]["code"] == "DeploymentCanceled"
-        assert arm.get(deployment_path("lro-dep", "slow"), api_version=API).json()["properties"][
-            "provisioningState"] == "Canceled"
-        # a second deployment under the same name runs to the end after N polls
-        r = arm.put(deployment_path("lro-dep", "slow"), {"properties": {"mode": "Incremental", "template": template}},
-                    api_version=API)
-        states = [requests.get(r.headers["Azure-AsyncOperation"], timeout=10).json()["status"] for _ in range(3)]
-        assert states == ["Running", "Running", "Succeeded"]
+    proc = emulator_with("--lro", "polls:2")
+    arm = Arm(proc.http)
+    arm.group("lro-dep")
+    r = arm.put(deployment_path("lro-dep", "slow"), {"properties": {"mode": "Incremental", "template": template}},
+                api_version=API)
+    assert r.status_code == 201 and r.json()["properties"]["provisioningState"] == "Accepted"
+    url = r.headers["Azure-AsyncOperation"]
+    assert requests.get(url, timeout=10).json()["status"] == "Running"
+    assert arm.get(deployment_path("lro-dep", "slow"), api_version=API).json()["properties"][
+        "provisioningState"] == "Running"
+    assert arm.post(f"{deployment_path('lro-dep', 'slow')}/cancel", api_version=API).status_code == 204
+    status = requests.get(url, timeout=10).json()
+    assert status["status"] == "Canceled" and status["error"]["code"] == "DeploymentCanceled"
+    assert arm.get(deployment_path("lro-dep", "slow"), api_version=API).json()["properties"][
+        "provisioningState"] == "Canceled"
+    # a second deployment under the same name runs to the end after N polls
+    r = arm.put(deployment_path("lro-dep", "slow"), {"properties": {"mode": "Incremental", "template": template}},
+                api_version=API)
+    states = [requests.get(r.headers["Azure-AsyncOperation"], timeout=10).json()["status"] for _ in range(3)]
+    assert states == ["Running", "Running", "Succeeded"]
 
 
 def test_calculate_template_hash_matches_the_deployment(arm, rg):
@@ -366,17 +364,15 @@ def test_unmodelled_types_are_stored_generically_and_their_actions_refused(arm, 
     assert "ResourceTypeNotEmulated" in json.dumps(error) and "Microsoft.Network/virtualNetworks" in json.dumps(error)
 
 
-def test_strict_resource_types_refuses_unmodelled_types():
-    from tests.support.emulator_process import Arm, EmulatorProcess
-
-    with EmulatorProcess("--strict-resource-types") as proc:
-        arm = Arm(proc.http)
-        arm.group("strict")
-        direct = arm.put("resourceGroups/strict/providers/Microsoft.Network/virtualNetworks/v",
-                         {"location": "eastus"}, api_version="2023-09-01")
-        assert direct.status_code == 400 and direct.json()["error"]["code"] == "NoRegisteredProviderFound"
-        deployed = deploy(arm, "strict", "strict", UNMODELLED, expect="Failed")
-        assert "NoRegisteredProviderFound" in json.dumps(deployed["properties"]["error"])
-        # modelled types still deploy
-        assert arm.put("resourceGroups/strict/providers/Microsoft.DeviceRegistry/namespaces/ns-strict",
-                       {"location": "eastus"}, api_version="2026-03-01-preview").status_code == 201
+def test_strict_resource_types_refuses_unmodelled_types(emulator_with):
+    proc = emulator_with("--strict-resource-types")
+    arm = Arm(proc.http)
+    arm.group("strict")
+    direct = arm.put("resourceGroups/strict/providers/Microsoft.Network/virtualNetworks/v",
+                     {"location": "eastus"}, api_version="2023-09-01")
+    assert direct.status_code == 400 and direct.json()["error"]["code"] == "NoRegisteredProviderFound"
+    deployed = deploy(arm, "strict", "strict", UNMODELLED, expect="Failed")
+    assert "NoRegisteredProviderFound" in json.dumps(deployed["properties"]["error"])
+    # modelled types still deploy
+    assert arm.put("resourceGroups/strict/providers/Microsoft.DeviceRegistry/namespaces/ns-strict",
+                   {"location": "eastus"}, api_version="2026-03-01-preview").status_code == 201
