@@ -1,6 +1,6 @@
 """DPS device API over real HTTPS: attestation, hub allocation, ADR certificate issuance, errors.
 
-Every test talks to the emulator process the way a device does (SAS tokens, TLS client
+Every test talks to the emulator over HTTPS the way a device does (SAS tokens, TLS client
 certificates, base64 DER CSRs) and checks the results through the public APIs: the DPS service
 API, the IoT Hub service API and ARM.
 """
