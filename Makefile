@@ -5,13 +5,17 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 RUN_ARGS ?=
 
-.PHONY: run test lint bench clean schemas
+.PHONY: run test test-fast lint bench clean schemas
 
 run: $(VENV)/.installed
 	$(VENV)/bin/adr-emulator serve $(RUN_ARGS)
 
 test: $(VENV)/.installed-test
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# Every test that starts no emulator/CLI process and builds no client venv (about half a minute).
+test-fast: $(VENV)/.installed-test
+	$(PY) -m pytest -q -m "not process and not slow" $(PYTEST_ARGS)
 
 VULTURE_ARGS := --ignore-decorators "@bp.route,@register,@*.errorhandler,@app.*,@bp.errorhandler,@builtin,@register_schema"
 

@@ -44,7 +44,7 @@ def serve(config: Config) -> int:
     app = create_app(emulator=emu)
     servers = Servers()
     try:
-        _bind_all(emu, app, servers, _announce)
+        bind_listeners(emu, app, servers, _announce)
     except ListenError as exc:
         servers.stop()  # cheroot's prepared servers hold worker threads that would keep the process alive
         print(f"adr-emulator: {exc}", file=sys.stderr, flush=True)
@@ -56,7 +56,7 @@ def serve(config: Config) -> int:
     return 0
 
 
-def _bind_all(emu: Emulator, app: Flask, servers: Servers, announce: Callable[[str, str], None]) -> None:
+def bind_listeners(emu: Emulator, app: Flask, servers: Servers, announce: Callable[[str, str], None]) -> None:
     """Bind HTTP, HTTPS and the data-plane listeners in turn, announcing each endpoint once bound."""
     config = emu.config
     http_port = servers.add_wsgi(app, config.host, config.port, "--port")

@@ -2,7 +2,7 @@
 
 The documents are derived from the marshmallow schemas the emulator validates request bodies
 with (converted by apispec's marshmallow plugin), so `schemas/` can never drift from what the
-server accepts: `tests/test_schemas.py` regenerates them and fails when the files are stale.
+server accepts: `tests/resources/test_schemas.py` regenerates them and fails when the files are stale.
 Run `make schemas` (or `python -m provider.schemagen`) after changing a resource schema.
 """
 

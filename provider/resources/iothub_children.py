@@ -92,10 +92,7 @@ class ConsumerGroups(ResourceType):
             raise ArmError(400, "BadRequest", "The $Default consumer group cannot be deleted.")
 
     def view(self, ctx: RequestContext | None, doc: dict[str, Any], api_version: str) -> dict[str, Any]:
-        props = doc.get("properties", {})
-        props.pop("provisioningState", None)
-        if api_version and api_version not in DEVICE_REGISTRY_VERSIONS:
-            props.pop("policyResourceId", None)  # the preview link field, shown only where the spec has it
+        doc.get("properties", {}).pop("provisioningState", None)
         return doc
 
 

@@ -1,0 +1,1 @@
+"""The DPS data plane: the device API (registration) and the service API (enrollments)."""

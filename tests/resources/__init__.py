@@ -1,0 +1,1 @@
+"""Resource types over ARM: Device Registry namespaces and PKI resources, IoT hubs, DPS, identities, roles."""

@@ -1,0 +1,1 @@
+"""The template engine (expressions, functions, samples against a fake host) and deployments over ARM."""
