@@ -31,6 +31,8 @@ DEVICE_REGISTRY_NAMESPACES = (
 )
 # the preview credential model (credentials/default, credentials/default/policies)
 DEVICE_REGISTRY_CREDENTIALS = ("2025-11-01-preview", "2026-03-01-preview")
+# the GA model (namespaces/certificateAuthorities, .../certificatePolicies)
+DEVICE_REGISTRY_CERTIFICATE_AUTHORITIES = ("2026-11-01", "2026-11-02-preview")
 DEVICE_REGISTRY_DEVICES = DEVICE_REGISTRY_NAMESPACES
 RESOURCE_GROUPS = (
     "2015-11-01", "2016-02-01", "2016-07-01", "2016-09-01", "2017-05-10", "2018-02-01", "2018-05-01",

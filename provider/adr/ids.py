@@ -7,6 +7,9 @@ from provider.arm.resource_type import NameRule
 
 NAMESPACE_TYPE = "Microsoft.DeviceRegistry/namespaces"
 POLICY_TYPE = "Microsoft.DeviceRegistry/namespaces/credentials/policies"
+# the GA model (2026-11-01): certificate authorities, and certificate policies under them
+CA_TYPE = "Microsoft.DeviceRegistry/namespaces/certificateAuthorities"
+CERTIFICATE_POLICY_TYPE = "Microsoft.DeviceRegistry/namespaces/certificateAuthorities/certificatePolicies"
 DEVICE_TYPE = "Microsoft.DeviceRegistry/namespaces/devices"
 CREDENTIAL_NAME = "default"  # the preview's one credential per namespace
 
@@ -42,8 +45,28 @@ def device_id(namespace_id: str, device_name: str) -> str:
     return f"{namespace_id}/devices/{device_name}"
 
 
-def policy_names(policy: str) -> tuple[str, str]:
-    """(namespace name, policy name) of a policy id."""
+def certificate_authority_id(namespace_id: str, ca_name: str) -> str:
+    return f"{namespace_id}/certificateAuthorities/{ca_name}"
+
+
+def certificate_policy_id(namespace_id: str, ca_name: str, policy_name: str) -> str:
+    return f"{certificate_authority_id(namespace_id, ca_name)}/certificatePolicies/{policy_name}"
+
+
+def is_certificate_policy(policy: str) -> bool:
+    """A GA certificate policy (`.../certificateAuthorities/{ca}/certificatePolicies/{p}`), not a preview one."""
+    return "/certificateauthorities/" in policy.lower()
+
+
+def ca_of(policy: str) -> str:
+    """The certificate authority a GA policy id lives under."""
+    return policy[: policy.lower().rindex("/certificatepolicies/")]
+
+
+def policy_names(policy: str) -> tuple[str, str | None, str]:
+    """(namespace name, certificate-authority name or None for a preview policy, policy name)."""
     parts = policy.split("/")
     lowered = [p.lower() for p in parts]
-    return parts[lowered.index("namespaces") + 1], parts[-1]
+    namespace = parts[lowered.index("namespaces") + 1]
+    ca = parts[lowered.index("certificateauthorities") + 1] if "certificateauthorities" in lowered else None
+    return namespace, ca, parts[-1]

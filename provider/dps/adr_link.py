@@ -80,6 +80,16 @@ def resolve_link(emu: Emulator, dps_doc: dict[str, Any], api_version: str, body:
             raise DpsError(errors.POLICY_NOT_FOUND,
                            f"namespaceName '{names['namespaceName']}' is not the namespace linked to this "
                            f"provisioning service ('{namespace['name']}').")
+        ga_policy = emu.adr.certificate_policy(namespace["id"], names["certificateAuthorityName"],
+                                               names["certificatePolicyName"])
+        if ga_policy is not None:
+            return ga_policy["id"], None
+        if emu.adr.certificate_authority(namespace["id"], names["certificateAuthorityName"]) is not None:
+            raise DpsError(errors.POLICY_NOT_FOUND,
+                           f"The certificate authority '{names['certificateAuthorityName']}' of namespace "
+                           f"'{namespace['name']}' has no certificate policy '{names['certificatePolicyName']}'.",
+                           info={"policy": names["certificatePolicyName"]})
+        # no GA certificate authority of that name: the preview policy of that name (docs/divergences.md)
         return _policy_id(emu, namespace, names["certificatePolicyName"]), names["certificateAuthorityName"]
     if present_ga or has_preview:
         fields = [*present_ga, *(["credentialPolicyName"] if has_preview else [])]
@@ -94,10 +104,11 @@ def link_fields(record: dict[str, Any], api_version: str) -> dict[str, str]:
     policy_id = record.get("_policyId")
     if not policy_id:
         return {}
-    namespace, policy = ids.policy_names(policy_id)
+    namespace, ca, policy = ids.policy_names(policy_id)
     if api_version == PREVIEW_LINK:
         return {"credentialPolicyName": policy}
     if api_version == GA_LINK:
-        return {"namespaceName": namespace, "certificateAuthorityName": record.get("_caName") or ids.CREDENTIAL_NAME,
+        return {"namespaceName": namespace,
+                "certificateAuthorityName": ca or record.get("_caName") or ids.CREDENTIAL_NAME,
                 "certificatePolicyName": policy}
     return {}

@@ -70,11 +70,14 @@ class DpsBackend:
         return {str((hub.get("properties") or {}).get("hostName") or "").lower()
                 for hub, _ in self.linked_hubs(dps_doc)}
 
-    @staticmethod
-    def namespace_id(dps_doc: dict[str, Any]) -> str | None:
-        """The Device Registry namespace the DPS is linked to, if any."""
+    def namespace_id(self, dps_doc: dict[str, Any]) -> str | None:
+        """The Device Registry namespace the DPS is linked to: by its own link, or by a GA namespace's
+        provisioning endpoint."""
         link = (dps_doc.get("properties") or {}).get("deviceRegistryNamespace") or {}
-        return link.get("resourceId") or None
+        if link.get("resourceId"):
+            return link["resourceId"]
+        namespace = self.emu.adr.namespace_linking(dps_doc["id"], "provisioning")
+        return namespace["id"] if namespace else None
 
     def certificate(self, dps_doc: dict[str, Any], name: str) -> dict[str, Any] | None:
         """A CA certificate uploaded to the DPS (`provisioningServices/certificates/{name}`)."""

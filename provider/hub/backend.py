@@ -26,6 +26,8 @@ HUB_TYPE = "Microsoft.Devices/IotHubs"
 CERTIFICATE_TYPE = "Microsoft.Devices/IotHubs/certificates"
 CONSUMER_GROUP_TYPE = "Microsoft.Devices/IotHubs/eventHubEndpoints/ConsumerGroups"
 EVENTS_ENDPOINT = "events"
+# where a certificate the Device Registry sync wrote records its source
+PREVIEW_SOURCE, GA_SOURCE = "policyResourceId", "certificateAuthorityResourceId"
 DEFAULT_CONSUMER_GROUP = "$Default"
 # the domains a connection string may name a hub by (Azure's clouds), besides the emulator's own
 AZURE_HUB_SUFFIXES = (".azure-devices.net", ".azure-devices.cn", ".azure-devices.us", ".azure-devices.de")
@@ -84,9 +86,18 @@ class HubBackend:
 
     # ---- the Device Registry link -------------------------------------------------------------------
     @staticmethod
-    def linked_namespace_id(hub_doc: dict[str, Any]) -> str | None:
+    def stored_link(hub_doc: dict[str, Any]) -> str | None:
+        """The namespace the hub's own `deviceRegistry` link names (written up to 2026-08-01-preview)."""
         link = (hub_doc.get("properties") or {}).get("deviceRegistry") or {}
         return link.get("namespaceResourceId") or None
+
+    def linked_namespace_id(self, hub_doc: dict[str, Any]) -> str | None:
+        """The namespace the hub is linked to: by its own link, or by a GA namespace's messaging endpoint."""
+        stored = self.stored_link(hub_doc)
+        if stored:
+            return stored
+        namespace = self.emu.adr.namespace_linking(hub_doc["id"], "messaging")
+        return namespace["id"] if namespace else None
 
     def linked_to(self, namespace_id: str) -> list[dict[str, Any]]:
         """Every hub linked to the namespace `namespace_id`."""
@@ -97,9 +108,16 @@ class HubBackend:
         """Every certificate stored on the hub, in creation order."""
         return [doc for _, doc in self.emu.repo.children(hub_doc["id"].lower(), CERTIFICATE_TYPE.lower())]
 
+    @staticmethod
+    def sync_source(doc: dict[str, Any]) -> str | None:
+        """The Device Registry resource a synced certificate comes from: the preview policy
+        (`policyResourceId`) or the GA certificate authority (`certificateAuthorityResourceId`)."""
+        props = doc.get("properties") or {}
+        return props.get(PREVIEW_SOURCE) or props.get(GA_SOURCE)
+
     def synced_certificates(self, hub_doc: dict[str, Any]) -> list[dict[str, Any]]:
-        """The certificates the Device Registry sync wrote (they carry `properties.policyResourceId`)."""
-        return [d for d in self.certificates(hub_doc) if (d.get("properties") or {}).get("policyResourceId")]
+        """The certificates a Device Registry sync wrote."""
+        return [d for d in self.certificates(hub_doc) if self.sync_source(d)]
 
     def trusted_certificates(self, hub_doc: dict[str, Any]) -> list[str]:
         """PEMs of every verified certificate on the hub: synced ones and verified user uploads."""
@@ -110,29 +128,32 @@ class HubBackend:
         """TLS trust source: the CAs any hub trusts (the policy decision is made per hub afterwards)."""
         return [pem for hub in self.all() for pem in self.trusted_certificates(hub)]
 
-    def set_synced_certificates(self, ctx: RequestContext, hub_doc: dict[str, Any], entries: list[SyncEntry]) -> None:
-        """Make the hub's synced certificates exactly `entries`, through the one internal write path.
+    def set_synced_certificates(self, ctx: RequestContext, hub_doc: dict[str, Any], entries: list[SyncEntry],
+                                *, certificate_authorities: bool = False) -> None:
+        """Make the hub's certificates synced by one model exactly `entries`, through the one internal
+        write path: the preview credential's (policy ids) or, with `certificate_authorities`, the GA
+        model's (CA ids); the other model's synced certificates are left alone.
 
         Synced certificates not named in `entries` are deleted; new or changed ones are written
         verified. An entry whose name collides with a user upload takes it over. Runs inside the
         caller's transaction; each certificate written or deleted fires `hooks.on_hub_trust_changed`.
         """
+        field = GA_SOURCE if certificate_authorities else PREVIEW_SOURCE
         rtype = self.emu.registry.find(CERTIFICATE_TYPE)
         assert rtype is not None
         hub_rid = parse_resource_id(hub_doc["id"])
         current = {d["name"].lower(): d for d in self.certificates(hub_doc)}
         wanted = {name.lower() for name, _, _ in entries}
         for name, doc in current.items():
-            if (doc.get("properties") or {}).get("policyResourceId") and name not in wanted:
+            if (doc.get("properties") or {}).get(field) and name not in wanted:
                 handlers.delete_internal(ctx, rtype, doc)
         for name, pem, source_id in entries:
             old_props = (current.get(name.lower()) or {}).get("properties") or {}
-            if old_props.get("policyResourceId") == source_id and old_props.get("isVerified") and \
+            if old_props.get(field) == source_id and old_props.get("isVerified") and \
                     old_props.get("certificate", "").strip() == pem.strip():
                 continue
             handlers.write_internal(ctx, rtype, hub_rid.child("certificates", name),
-                                    {"properties": {"certificate": pem, "isVerified": True,
-                                                    "policyResourceId": source_id}})
+                                    {"properties": {"certificate": pem, "isVerified": True, field: source_id}})
 
     # ---- data-plane state that hangs off a hub -----------------------------------------------------
     def forget(self, hub_doc: dict[str, Any]) -> None:

@@ -225,7 +225,8 @@ class Pki:
             raise PkiError("RootCaNotFound", f"{root_owner.lower()} has no active root CA")
         return row
 
-    def _issue_ica(self, db: Database, owner: str, root: dict, validity_days: int) -> str:
+    def _issue_ica(self, db: Database, owner: str, root: dict, validity_days: int,
+                   common_name: str | None = None) -> str:
         now = self.now()
         root_not_after = parse_time(root["not_after"])
         assert root_not_after is not None
@@ -237,7 +238,7 @@ class Pki:
         key_id = self._new_key(f"adr-issuing-{ca_id}")
         cert = self._sign_ca(
             key_id=key_id,
-            subject=asn1build.common_name(uuid.uuid4().hex),
+            subject=asn1build.common_name(common_name or uuid.uuid4().hex),
             issuer_name=asn1_x509.Name.load(root_cert.subject.public_bytes()),
             issuer_key_id=root["key_id"],
             issuer_public_key=self.keystore.public_key(root["key_id"]),
@@ -250,14 +251,16 @@ class Pki:
         self._insert_certificate_row(db, ca_id, owner, "issuing", key_id, cert, validity_days, root["ca_id"])
         return ca_id
 
-    def create_issuing_ca(self, owner: str, root_owner: str, validity_days: int = 1825) -> CaRecord:
-        """A policy's issuing CA signed by the credential's root; `CaAlreadyExists` if it has one."""
+    def create_issuing_ca(self, owner: str, root_owner: str, validity_days: int = 1825,
+                          common_name: str | None = None) -> CaRecord:
+        """An issuing CA signed by `root_owner`'s root (a preview policy's, or a GA Microsoft ICA);
+        `CaAlreadyExists` if it has one. The subject is CN=`common_name` (default: 32 random hex)."""
         owner = owner.lower()
         check_days(validity_days, "the issuing CA validity")
         with self.store.transaction() as db:
             if self._current_issuing_row(owner) is not None:
                 raise PkiError("CaAlreadyExists", f"{owner} already has an issuing CA")
-            ca_id = self._issue_ica(db, owner, self._active_root_row(root_owner), validity_days)
+            ca_id = self._issue_ica(db, owner, self._active_root_row(root_owner), validity_days, common_name)
         return self._record(ca_id)
 
     def _current_issuing_row(self, owner: str) -> dict | None:
@@ -266,7 +269,7 @@ class Pki:
                 return row
         return None
 
-    def rotate_issuing_ca(self, owner: str) -> CaRecord:
+    def rotate_issuing_ca(self, owner: str, common_name: str | None = None) -> CaRecord:
         """Revoke the policy's issuer (key destroyed, its leaves marked revoked) and issue a new one."""
         owner = owner.lower()
         with self.store.transaction() as db:
@@ -283,7 +286,7 @@ class Pki:
             if root is None or root["status"] != "active":
                 raise PkiError("RootCaNotFound", "the root CA that signed this issuing CA is no longer active")
             self._retire(db, old)
-            ca_id = self._issue_ica(db, owner, root, old["validity_days"])
+            ca_id = self._issue_ica(db, owner, root, old["validity_days"], common_name)
         return self._record(ca_id)
 
     def _retire(self, db: Database, row: dict) -> None:
@@ -295,8 +298,8 @@ class Pki:
         self._destroy_later([row["key_id"]])
 
     # -- BYOR ----------------------------------------------------------------------------------
-    def create_byor_request(self, owner: str, validity_days: int = 1825) -> CaRecord:
-        """A new issuing-CA key and its PEM CSR (subject CN=<32 hex>), status "pending".
+    def create_byor_request(self, owner: str, validity_days: int = 1825, common_name: str | None = None) -> CaRecord:
+        """A new issuing-CA key and its PEM CSR (subject CN=`common_name`, default 32 hex), status "pending".
 
         Idempotent: an outstanding request is returned as is. With an active BYOR issuer this
         starts a renewal; the active one keeps signing until the new chain is activated.
@@ -313,7 +316,7 @@ class Pki:
                 )
             ca_id = uuid.uuid4().hex
             key_id = self._new_key(f"adr-byor-{ca_id}")
-            subject = asn1build.common_name(uuid.uuid4().hex)
+            subject = asn1build.common_name(common_name or uuid.uuid4().hex)
             info = asn1build.certification_request_info(
                 subject,
                 spki_of(self.keystore.public_key(key_id)),

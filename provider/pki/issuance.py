@@ -71,7 +71,7 @@ class LeafIssuer:
     def _issuer(self, policy_owner: str) -> _Issuer:
         with self._store.read() as db:  # hot path: a bare cursor, no sqlite_utils savepoint
             row = db.execute(
-                "SELECT ca_id FROM pki_cas WHERE owner = ? AND kind = 'issuing' AND status = 'active' "
+                "SELECT ca_id FROM pki_cas WHERE owner = ? AND kind IN ('issuing', 'root') AND status = 'active' "
                 "ORDER BY seq DESC LIMIT 1",
                 (policy_owner,),
             ).fetchone()
@@ -106,7 +106,9 @@ class LeafIssuer:
         if not isinstance(public_key, ec.EllipticCurvePublicKey):
             raise PkiError("UnsupportedKeyType", "the issuing CA does not have an EC key")
         identifier = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
-        if row["byor"]:
+        if row["kind"] == "root":  # a GA certificate policy directly under a Root CA: leaf -> root
+            root_der, intermediates = row["certificate_der"], ()
+        elif row["byor"]:
             external = x509.load_pem_x509_certificates(row["external_chain_pem"].encode("ascii"))
             ders = [c.public_bytes(Encoding.DER) for c in external]
             root_der, intermediates = ders[-1], tuple(ders[:-1])

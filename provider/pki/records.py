@@ -50,7 +50,9 @@ class IssuedChain:
     intermediates_der: tuple[bytes, ...] = field(default=())
 
     def chain_der(self) -> list[bytes]:
-        return [self.leaf_der, self.issuing_der, *self.intermediates_der, self.root_der]
+        """Leaf first; a leaf a root signed directly (a GA policy under a Root CA) is leaf, root."""
+        top = [] if self.root_der == self.issuing_der else [self.root_der]
+        return [self.leaf_der, self.issuing_der, *self.intermediates_der, *top]
 
     def chain_b64(self) -> list[str]:
         """Each certificate as base64 DER, as DPS returns `issuedCertificateChain`."""

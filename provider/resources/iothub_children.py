@@ -36,8 +36,8 @@ from provider.arm.context import RequestContext
 from provider.arm.errors import ArmError, method_not_allowed, resource_not_found
 from provider.arm.resource_type import LroSpec, NameRule, ResourceType, register
 from provider.arm.schemas import BaseSchema
-from provider.hub.backend import DEFAULT_CONSUMER_GROUP, EVENTS_ENDPOINT
-from provider.resources.iothubs import DEVICE_REGISTRY_VERSIONS, HUB_API_VERSIONS
+from provider.hub.backend import DEFAULT_CONSUMER_GROUP, EVENTS_ENDPOINT, GA_SOURCE, PREVIEW_SOURCE, HubBackend
+from provider.resources.iothubs import DEVICE_REGISTRY_VERSIONS, HUB_API_VERSIONS, READ_ONLY_LINK_VERSIONS
 
 
 def _rfc1123(ctx: RequestContext) -> str:
@@ -167,16 +167,18 @@ class Certificates(ResourceType):
 
     def prepare(self, ctx: RequestContext, doc: dict[str, Any], existing: dict[str, Any] | None) -> None:
         body = doc["properties"]
-        synced_from = body.get("policyResourceId")  # only the Device Registry sync sets it (not in the schema)
-        if existing and (existing.get("properties") or {}).get("policyResourceId") and not synced_from:
+        synced_from = HubBackend.sync_source(doc)  # only the Device Registry sync sets one (not in the schema)
+        previous_source = HubBackend.sync_source(existing) if existing else None
+        if previous_source and not synced_from:
             raise ArmError(409, "CertificateManagedByDeviceRegistry",
-                           f"The certificate '{doc['name']}' was written by the Device Registry credential sync "
-                           f"for policy '{existing['properties']['policyResourceId']}' and cannot be replaced; "
-                           "synchronize the namespace credential instead.")
+                           f"The certificate '{doc['name']}' was written by the Device Registry sync for "
+                           f"'{previous_source}' and cannot be replaced; change the namespace's certificate "
+                           "authorities (or synchronize its credential) instead.")
         doc["properties"] = certificate_properties(ctx, body["certificate"], body.get("isVerified"), existing,
                                                    target=doc["name"] if synced_from else "properties.certificate")
-        if synced_from:
-            doc["properties"]["policyResourceId"] = synced_from
+        for field in (PREVIEW_SOURCE, GA_SOURCE):
+            if body.get(field):
+                doc["properties"][field] = body[field]
 
     def after_write(self, ctx: RequestContext, doc: dict[str, Any], existing: dict[str, Any] | None) -> None:
         self._trust_changed(ctx, doc)
@@ -196,5 +198,7 @@ class Certificates(ResourceType):
         props = doc.get("properties", {})
         props.pop("provisioningState", None)
         if api_version and api_version not in DEVICE_REGISTRY_VERSIONS:
-            props.pop("policyResourceId", None)  # the preview link field, shown only where the spec has it
+            props.pop(PREVIEW_SOURCE, None)  # each link field only where the spec has it
+        if api_version and api_version not in READ_ONLY_LINK_VERSIONS:
+            props.pop(GA_SOURCE, None)
         return doc

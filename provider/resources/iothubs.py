@@ -247,7 +247,7 @@ class IotHubs(keys.KeyedService):
         ctx.emu.hub.forget(doc)
 
     def blocking_references(self, doc: dict[str, Any]) -> list[str]:
-        namespace_id = HubBackend.linked_namespace_id(doc)
+        namespace_id = HubBackend.stored_link(doc)
         return [namespace_id] if namespace_id else []
 
     def view(self, ctx: RequestContext | None, doc: dict[str, Any], api_version: str) -> dict[str, Any]:
@@ -256,8 +256,10 @@ class IotHubs(keys.KeyedService):
         link = props.pop("deviceRegistry", None)
         if link and (not api_version or api_version in DEVICE_REGISTRY_VERSIONS):
             props["deviceRegistry"] = link
-        elif link and api_version in READ_ONLY_LINK_VERSIONS:
-            props["deviceRegistry"] = read_only_link_view(ctx, link)
+        elif api_version in READ_ONLY_LINK_VERSIONS:
+            link = link or namespace_side_link(ctx, doc, "messaging")
+            if link:
+                props["deviceRegistry"] = read_only_link_view(ctx, link)
         for name in ("routing", "storageEndpoints"):
             if name in props:
                 props[name] = _mask_secrets(props[name])
@@ -343,6 +345,19 @@ def read_only_link_view(ctx: RequestContext | None, link: dict[str, Any]) -> dic
                        else {"type": "SystemAssigned"})
     out["linkingProperties"] = {"state": "Success" if namespace is not None else "Orphaned"}
     return out
+
+
+def namespace_side_link(ctx: RequestContext | None, doc: dict[str, Any], section: str) -> dict[str, Any] | None:
+    """A GA namespace's endpoint naming this hub (`messaging`) or DPS (`provisioning`), in the shape of
+    the resource's own link: `{namespaceResourceId, identityResourceId}`."""
+    if ctx is None:
+        return None
+    namespace = ctx.emu.adr.namespace_linking(doc["id"], section)
+    if namespace is None:
+        return None
+    endpoint = ctx.emu.adr.linked_endpoint(namespace, doc["id"], section) or {}
+    identity = endpoint.get("inboundCallerIdentity") or {}
+    return {"namespaceResourceId": namespace["id"], "identityResourceId": identity.get("userAssignedIdentity")}
 
 
 def namespace_data_plane_host(emu: Any, namespace: dict[str, Any]) -> str:

@@ -82,9 +82,10 @@ def check_policy_reference(ctx: RequestContext, device_id: str, policy: dict[str
         return
     target = "properties.policy.resourceId"
     rid = try_parse_resource_id(policy.get("resourceId", ""))
-    if rid is None or rid.type_key != ids.POLICY_TYPE.lower():
+    if rid is None or rid.type_key not in (ids.POLICY_TYPE.lower(), ids.CERTIFICATE_POLICY_TYPE.lower()):
         raise invalid_content("properties.policy.resourceId must be the id of a "
-                              "Microsoft.DeviceRegistry/namespaces/credentials/policies resource.", target=target)
+                              "Microsoft.DeviceRegistry/namespaces/credentials/policies or .../certificateAuthorities/"
+                              "certificatePolicies resource.", target=target)
     if not same_id(ids.namespace_of(rid.id), ids.namespace_of(device_id)):
         raise invalid_content("The policy must belong to the device's namespace.",
                               target=target)
@@ -99,8 +100,9 @@ def revoke(ctx: RequestContext, doc: dict[str, Any], body: dict[str, Any] | None
         doc["properties"]["enabled"] = False
     doc["properties"]["version"] = int(doc["properties"].get("version", 1)) + 1
     ctx.repo.update_body(doc["id"], doc)
-    policy_id = ((doc["properties"].get("policy") or {}).get("resourceId") or "").lower() or None
-    ctx.emu.pki.revoke_device_certificates(doc["name"], policy_owner=policy_id)
+    policy_id = (doc["properties"].get("policy") or {}).get("resourceId")
+    ctx.emu.pki.revoke_device_certificates(doc["name"],
+                                           policy_owner=ctx.emu.adr.signing_owner(policy_id) if policy_id else None)
     ctx.emu.adr.device_revoked(doc)
     return 200, {"result": "Succeeded"}
 

@@ -54,7 +54,7 @@ from provider.arm.schemas import BaseSchema, ManagedIdentity, TrackedBody
 from provider.dps.backend import DPS_TYPE
 from provider.resources import access_keys as keys
 from provider.resources.identities import apply_identity, has_system_identity, is_attached
-from provider.resources.iothubs import NAMESPACE_TYPE, namespace_data_plane_host
+from provider.resources.iothubs import NAMESPACE_TYPE, namespace_data_plane_host, namespace_side_link
 
 DPS_API_VERSIONS = api_versions.PROVISIONING_SERVICES
 # `properties.deviceRegistryNamespace` = {resourceId, authenticationType, selected...}, written in the DPS PUT
@@ -162,6 +162,11 @@ class ProvisioningServices(keys.KeyedService):
         if link and (not api_version or api_version in NAMESPACE_LINK_VERSIONS):
             props["deviceRegistryNamespace"] = link
         elif api_version in READ_ONLY_LINK_VERSIONS:
+            if not link and (side := namespace_side_link(ctx, doc, "provisioning")):
+                identity = side["identityResourceId"]
+                link = {"resourceId": side["namespaceResourceId"],
+                        "authenticationType": "UserAssigned" if identity else "SystemAssigned",
+                        **({"selectedUserAssignedIdentityResourceId": identity} if identity else {})}
             props["deviceRegistryNamespaces"] = [read_only_link_view(ctx, link)] if link else []
         rid_parts = doc["id"].split("/")
         doc["subscriptionid"] = rid_parts[2]
