@@ -48,6 +48,8 @@ def test_registered_types_accept_every_published_version(type_key, versions):
     ("microsoft.deviceregistry/namespaces/credentials", "credentials"),
     ("microsoft.deviceregistry/namespaces/credentials/policies", "policies"),
     ("microsoft.deviceregistry/namespaces/devices", "devices"),
+    ("microsoft.deviceregistry/namespaces/certificateauthorities", "certificateAuthorities"),
+    ("microsoft.deviceregistry/namespaces/certificateauthorities/certificatepolicies", "certificatePolicies"),
 ])
 def test_device_registry_children_follow_the_spec(type_key, child):
     assert REGISTRY.find(type_key).api_versions == tuple(CHILDREN[child])
