@@ -251,3 +251,19 @@ def test_ga_chain_from_enrollment_to_hub_and_rotation(arm, emulator, ga_env):
     view = pki_view(arm, ga_env.rg, "ns-chain")["certificateAuthorities"]["fleet-ica"]
     assert [h["status"] for h in view["history"]].count("revoked") == 1
     assert len(view["issuedCertificates"]) == 2
+
+
+def test_the_ga_template_deploys_the_chain(arm, rg):
+    """arm_templates/full-setup-ga.json (languageVersion 2.0): reference() reads CA properties, and the
+    hub trusts the ICA once the deployment succeeded, with no POST."""
+    from tests.templates.test_deployments import deploy, ours
+
+    template, params = ours("full-setup-ga")
+    outputs = deploy(arm, rg, "ga", template, params)["properties"]["outputs"]
+    assert outputs["icaSubject"]["value"] == "CN=fleet-ica" and outputs["icaValidityNotAfter"]["value"]
+    hub = outputs["hubName"]["value"]
+    certs = arm.get(f"{hub_path(rg, hub)}/certificates", api_version=HUB_NEWEST).json()["value"]
+    assert [c["name"] for c in certs] == ["adr-ca-fleet-ica"]
+    dps = arm.get(f"resourceGroups/{rg}/providers/Microsoft.Devices/provisioningServices/"
+                  f"{outputs['dpsName']['value']}", api_version=GA).json()
+    assert dps["properties"]["deviceRegistryNamespaces"][0]["namespaceUuid"] == outputs["namespaceUuid"]["value"]

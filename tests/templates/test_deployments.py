@@ -278,7 +278,8 @@ def ours(name: str) -> tuple[dict, dict]:
     return template, params
 
 
-@pytest.mark.parametrize("name", ["full-setup", "namespace-with-policy", "hub-and-dps", "hub-with-consumer-group",
+@pytest.mark.parametrize("name", ["full-setup", "full-setup-ga", "namespace-with-policy", "hub-and-dps",
+                                  "hub-with-consumer-group",
                                   "dps-linked-by-azure-hostname"])
 def test_our_templates_deploy_and_redeploy_without_changes(arm, rg, name):
     template, params = ours(name)
