@@ -56,3 +56,19 @@ def test_several_emulators_side_by_side(tmp_path):
                             text=True, timeout=120)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert result.stdout.count('"status": "healthy"') == 2
+
+
+def test_provision_a_device_with_the_ga_model(tmp_path, emulator_with):
+    script = readme_block("### The same with the GA model (api-version 2026-11-01)")
+    emu = emulator_with(data_dir=tmp_path / ".adr-emulator")
+    http_port = emu.http.rsplit(":", 1)[1]
+    https_port = emu.https.rsplit(":", 1)[1]
+    script = (script.replace("127.0.0.1:7780", f"127.0.0.1:{http_port}")
+              .replace("localhost:7443", f"localhost:{https_port}")
+              .replace("arm_templates/", f"{ROOT}/arm_templates/")
+              .replace(".venv/bin/adr-emulator", f"{sys.executable} -m provider"))
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "ga-00: OK" in result.stdout  # openssl verify: leaf <- ICA <- root
+    assert '"certificatePolicyName": "fleet"' in result.stdout
