@@ -63,12 +63,30 @@ def hub_sas(args: dict) -> dict:
     return {"sent": 1}
 
 
+def hub_x509_refused(args: dict) -> dict:
+    """Connect once with the X.509 chain, without the SDK's retries; report the refusal."""
+    from azure.iot.device import X509, IoTHubDeviceClient
+
+    client = IoTHubDeviceClient.create_from_x509_certificate(
+        x509=X509(cert_file=args["cert_file"], key_file=args["key_file"]), hostname=args["hub_host"],
+        device_id=args["device_id"], server_verification_cert=args["ca"], gateway_hostname="localhost",
+        connection_retry=False)
+    try:
+        client.connect()
+    except Exception as exc:  # the SDK's ConnectionFailedError / CredentialError: what we expect
+        return {"refused": True, "error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        client.shutdown()
+    return {"refused": False}
+
+
 def main() -> int:
     args = json.loads(sys.argv[1])
     if args.get("ca_file"):
         with open(args["ca_file"]) as f:
             args["ca"] = f.read()
-    action = {"provision": provision, "hub-x509": hub_x509, "hub-sas": hub_sas}[args["action"]]
+    action = {"provision": provision, "hub-x509": hub_x509, "hub-sas": hub_sas,
+              "hub-x509-refused": hub_x509_refused}[args["action"]]
     try:
         print(json.dumps({"ok": True, **action(args)}), flush=True)
     except Exception as exc:  # report to the test instead of a traceback it has to parse

@@ -19,8 +19,9 @@ from cryptography import x509
 
 from provider.dps.sas import derive_device_key
 from tests.e2e.client_venvs import ensure_venv
-from tests.support.dps_helpers import chain_from, csr_b64, unique, write_client_files
+from tests.support.dps_helpers import chain_from, csr_b64, new_key_b64, unique, write_client_files
 from tests.support.emulator_process import ROOT, Arm, EmulatorProcess
+from tests.support.ga_setup import GA, ca_path, create_ga_env
 from tests.support.mqtt_devices import make_setup
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
@@ -110,3 +111,35 @@ def test_sdk_x509_device_reports_validity_and_sends_telemetry(sdk_python, setup)
     assert json.loads(last["body"]) == {"temperature": 21.5}
     assert last["properties"] == {"source": "sdk"}
     assert last["systemProperties"]["contentType"] == "application/json"
+
+
+def test_sdk_connects_with_a_ga_chain_and_is_refused_after_rotation(sdk_python, sdk_emulator, tmp_path):
+    """The GA model end to end: a 2026-11-01 enrollment names a GA certificate policy, the device gets
+    leaf -> ICA -> root over HTTPS, the real device SDK connects to the hub over MQTT with it; after
+    `revokeAndRotate` (the sync follows by itself) the same chain is refused."""
+    arm = Arm(sdk_emulator.http)
+    rg = unique("rg-ga-sdk-")
+    arm.group(rg)
+    env = create_ga_env(arm, sdk_emulator, rg)
+    group_key = new_key_b64()
+    env.put_enrollment({"enrollmentGroupId": "ga-sdk", "namespaceName": env.namespace,
+                        "certificateAuthorityName": "fleet-ica", "certificatePolicyName": "fleet",
+                        "attestation": {"type": "symmetricKey", "symmetricKey": {
+                            "primaryKey": group_key, "secondaryKey": group_key}}}, group=True, api_version=GA)
+    device_id = unique("ga-sdk-")
+    key, csr = csr_b64(device_id)
+    chain = chain_from(env.provision(device_id, key=derive_device_key(group_key, device_id), csr=csr))
+    assert len(chain) == 3
+    cert_file, key_file = write_client_files(tmp_path, device_id, key, chain[:2])
+    leaf = chain[0]
+    valid_from = leaf.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    valid_until = leaf.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    out = run_device(sdk_python, action="hub-x509", hub_host=env.hub_host, device_id=device_id,
+                     cert_file=cert_file, key_file=key_file, ca_file=env.ca_file, valid_from=valid_from,
+                     valid_until=valid_until)
+    assert out["reported"]["certificate"] == {"validFrom": valid_from, "validUntil": valid_until}
+    rotated = arm.post(f"{ca_path(rg, env.namespace, 'fleet-ica')}/revokeAndRotate", api_version=GA)
+    assert rotated.status_code in (202, 204), rotated.text
+    refused = run_device(sdk_python, action="hub-x509-refused", hub_host=env.hub_host, device_id=device_id,
+                         cert_file=cert_file, key_file=key_file, ca_file=env.ca_file)
+    assert refused["refused"] is True, refused

@@ -6,51 +6,24 @@ from __future__ import annotations
 import base64
 
 import pytest
-import requests
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from provider.hub import auth as hub_auth
 from tests.support.adr_setup import external_root, pem, sign_byor_csr
-from tests.support.arm_helpers import assert_error, full_id, hub_keys, hub_path, ns_path, unique
+from tests.support.arm_helpers import assert_error, full_id, hub_path, ns_path, unique
 from tests.support.dps_helpers import DpsEnv, csr_b64, group_device_key, new_key_b64, openssl_verify
-
-GA = "2026-11-01"
-HUB_NEWEST = "2026-10-01-preview"
-
-
-def ca_path(rg: str, ns: str, ca: str) -> str:
-    return f"{ns_path(rg, ns)}/certificateAuthorities/{ca}"
-
-
-def make_namespace(arm, rg: str, ns: str, **properties) -> dict:
-    r = arm.put(ns_path(rg, ns), {"location": "eastus", "properties": properties}, api_version=GA)
-    assert r.status_code in (200, 201), r.text
-    return r.json()
-
-
-def make_root(arm, rg: str, ns: str, name: str = "root-ca") -> dict:
-    r = arm.put(ca_path(rg, ns, name), {"location": "eastus", "properties": {
-        "certificateAuthorityType": "Root", "keyType": "ECC"}}, api_version=GA)
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-def make_ica(arm, rg: str, ns: str, name: str, root_id: str | None = None) -> requests.Response:
-    issuer = {"issuerType": "Microsoft", "certificateAuthorityResourceId": root_id} if root_id else \
-        {"issuerType": "External"}
-    return arm.put(ca_path(rg, ns, name), {"location": "eastus", "properties": {
-        "certificateAuthorityType": "ICA", "keyType": "ECC", "issuer": issuer}}, api_version=GA)
-
-
-def make_policy(arm, rg: str, ns: str, ca: str, name: str, days: int = 30) -> requests.Response:
-    return arm.put(f"{ca_path(rg, ns, ca)}/certificatePolicies/{name}",
-                   {"properties": {"certificate": {"validityPeriodInDays": days}}}, api_version=GA)
-
-
-def pki_view(arm, rg: str, ns: str) -> dict:
-    uuid = arm.get(ns_path(rg, ns), api_version=GA).json()["properties"]["uuid"]
-    return arm.get(f"/_emulator/namespaces/{uuid}/ca", api_version=None).json()
+from tests.support.ga_setup import (
+    GA,
+    HUB_NEWEST,
+    ca_path,
+    create_ga_env,
+    make_ica,
+    make_namespace,
+    make_policy,
+    make_root,
+    pki_view,
+)
 
 
 def test_root_and_microsoft_ica_shapes_and_rpc(arm, rg):
@@ -161,37 +134,7 @@ def test_external_ica_activation_rules_and_renewal(arm, rg):
 # ---- the whole GA chain -------------------------------------------------------------------------------
 @pytest.fixture()
 def ga_env(arm, emulator, rg) -> DpsEnv:
-    """A GEN2 hub and a DPS linked to a GA namespace by the namespace's own endpoints, a Root, a
-    Microsoft ICA and a policy under it."""
-    hub_name, dps_name = unique("gahub"), unique("gadps")
-    hub = arm.put(hub_path(rg, hub_name), {"location": "eastus", "sku": {"name": "GEN2", "capacity": 1},
-                                           "properties": {}}, api_version=HUB_NEWEST)
-    assert hub.status_code == 201, hub.text
-    owner = hub_keys(arm, rg, hub_name)["iothubowner"]["primaryKey"]
-    host = hub.json()["properties"]["hostName"]
-    dps_path = f"resourceGroups/{rg}/providers/Microsoft.Devices/provisioningServices/{dps_name}"
-    dps = arm.put(dps_path, {"location": "eastus", "sku": {"name": "S1", "capacity": 1}, "properties": {"iotHubs": [
-        {"connectionString": f"HostName={host};SharedAccessKeyName=iothubowner;SharedAccessKey={owner}",
-         "location": "eastus"}]}}, api_version=GA)
-    assert dps.status_code == 201, dps.text
-    namespace = make_namespace(arm, rg, "ns-chain", messaging={"endpoints": {"hub": {
-        "endpointType": "Microsoft.Devices/IotHubs", "resourceId": hub.json()["id"],
-        "inboundCallerIdentity": {"type": "SystemAssigned"}}}}, provisioning={"endpoints": {"dps": {
-            "endpointType": "Microsoft.Devices/provisioningServices", "resourceId": dps.json()["id"],
-            "inboundCallerIdentity": {"type": "SystemAssigned"}}}})
-    assert namespace["properties"]["messaging"]["endpoints"]["hub"]["linkingState"] == "Succeeded"
-    root = make_root(arm, rg, "ns-chain")
-    assert make_ica(arm, rg, "ns-chain", "fleet-ica", root["id"]).status_code == 201
-    assert make_policy(arm, rg, "ns-chain", "fleet-ica", "fleet", days=20).status_code == 201
-    keys = {p["keyName"]: p for p in arm.post(f"{dps_path}/listkeys", api_version=GA).json()["value"]}
-    view = pki_view(arm, rg, "ns-chain")["certificateAuthorities"]
-    return DpsEnv(rg=rg, namespace="ns-chain", namespace_id=namespace["id"], policy="fleet", hub_name=hub_name,
-                  hub_host=host, hub_owner_key=owner, dps_name=dps_name, dps_path=dps_path,
-                  id_scope=dps.json()["properties"]["idScope"],
-                  service_host=dps.json()["properties"]["serviceOperationsHostName"],
-                  owner_key=keys["provisioningserviceowner"]["primaryKey"], https=emulator.https,
-                  http=emulator.http, ca_file=emulator.ca_file, root_pem=view["root-ca"]["certificate"],
-                  ica_pem=view["fleet-ica"]["certificate"])
+    return create_ga_env(arm, emulator, rg)
 
 
 def test_links_made_by_the_namespace_show_on_hub_and_dps(arm, ga_env):
