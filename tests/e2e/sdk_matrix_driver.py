@@ -288,6 +288,40 @@ def _version(package: str) -> str | None:
         return None
 
 
+def ga_links(run: Run, group: str, registry: Any, hub_client: Any, hub_name: str, connection: str) -> None:
+    """The newest hub and DPS releases read the link a GA (2026-11-01) namespace makes to them. The
+    namespace is PUT through the Device Registry client's own pipeline: no released
+    azure-mgmt-deviceregistry speaks 2026-11-01 yet."""
+    from azure.mgmt.iothubprovisioningservices import IotDpsClient
+    from azure.mgmt.iothubprovisioningservices import models as dpsm
+
+    dps_client = run.client(IotDpsClient, "dps")
+    dps_name = f"sdkgadps{uuid.uuid4().hex[:6]}"
+    dps = dps_client.iot_dps_resource.begin_create_or_update(group, dps_name, dpsm.ProvisioningServiceDescription(
+        location="eastus", sku=dpsm.IotDpsSkuInfo(name="S1", capacity=1), properties=dpsm.IotDpsPropertiesDescription(
+            iot_hubs=[dpsm.IotHubDefinitionDescription(connection_string=connection, location="eastus")]))).result()
+    hub = hub_client.iot_hub_resource.get(group, hub_name)
+    path = f"/subscriptions/{run.subscription}/resourceGroups/{group}/providers/Microsoft.DeviceRegistry/" \
+           "namespaces/sdk-ga-ns"
+    body = {"location": "eastus", "properties": {
+        "messaging": {"endpoints": {"hub": {"endpointType": "Microsoft.Devices/IotHubs", "resourceId": hub.id,
+                                            "inboundCallerIdentity": {"type": "SystemAssigned"}}}},
+        "provisioning": {"endpoints": {"dps": {"endpointType": "Microsoft.Devices/provisioningServices",
+                                               "resourceId": dps.id,
+                                               "inboundCallerIdentity": {"type": "SystemAssigned"}}}}}}
+    put = registry.send_request(HttpRequest("PUT", f"{path}?api-version=2026-11-01", json=body))
+    assert put.status_code in (200, 201), put.text()
+    namespace_id = put.json()["id"]
+    linked_hub = hub_client.iot_hub_resource.get(group, hub_name).properties.device_registry
+    assert linked_hub.namespace_resource_id == namespace_id and linked_hub.linking_properties.state == "Success"
+    assert linked_hub.namespace_uuid == put.json()["properties"]["uuid"]
+    [linked] = dps_client.iot_dps_resource.get(dps_name, group).properties.device_registry_namespaces
+    assert linked.resource_id == namespace_id and linked.linking_state == "Succeeded"
+    dps_client.iot_dps_resource.begin_delete(dps_name, group).result()
+    assert registry.send_request(HttpRequest("DELETE", f"{path}?api-version=2026-11-01")).status_code in (200, 202)
+    run.step("GA links: a 2026-11-01 namespace links the hub and DPS; the newest releases read them")
+
+
 def _fields(model: type) -> set[str]:
     attribute_map = getattr(model, "_attribute_map", None)
     if attribute_map is not None:  # msrest-style models
@@ -306,6 +340,7 @@ def main() -> int:
     parser.add_argument("--subscription", required=True)
     parser.add_argument("--cert-pem", required=True, help="a CA certificate (PEM file) to upload to the hub")
     parser.add_argument("--link", action="store_true", help="link hub and DPS to the namespace (where writable)")
+    parser.add_argument("--ga-link", action="store_true", help="link hub and DPS from a GA namespace, read the links")
     args = parser.parse_args()
     run = Run(args.base_url, args.ca_file, args.subscription)
     group = f"rg-sdk-{uuid.uuid4().hex[:8]}"
@@ -319,6 +354,8 @@ def main() -> int:
     namespace_id = registry.namespaces.get(group, "sdk-ns").id if args.link else None
     hub_client, hub_name, connection = hubs(run, group, identity, namespace_id, cert_pem)
     provisioning_services(run, group, identity, namespace_id, connection, f"{hub_name}.azure-devices.localhost")
+    if args.ga_link:
+        ga_links(run, group, registry, hub_client, hub_name, connection)
 
     hub_client.iot_hub_resource.begin_delete(group, hub_name).result()
     registry.namespaces.begin_delete(group, "sdk-ns").result()

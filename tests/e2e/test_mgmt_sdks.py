@@ -66,7 +66,12 @@ def _check(report: dict, expected: dict) -> None:
 
 def test_the_newest_releases(emulator, cert_pem):
     assert metadata.version("azure-mgmt-iothub") == NEWEST["packages"]["azure-mgmt-iothub"]
-    _check(_drive(sys.executable, emulator, cert_pem), NEWEST)
+    report = _drive(sys.executable, emulator, cert_pem, "--ga-link")
+    # --ga-link also sends the 2026-11-01 namespace through the Device Registry client's pipeline
+    sent_ga = report["api_versions"]["deviceregistry"].pop()
+    assert sent_ga == "2026-11-01"
+    _check(report, NEWEST)
+    assert any(step.startswith("GA links") for step in report["steps"])
 
 
 def test_older_releases_with_the_device_registry_link(emulator, cert_pem):
