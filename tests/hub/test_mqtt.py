@@ -32,6 +32,7 @@ from tests.support.dps_helpers import (
     write_client_files,
 )
 from tests.support.emulator_process import Arm, EmulatorProcess
+from tests.support.ga_setup import GA, ca_path, create_ga_env
 from tests.support.mqtt_devices import (
     DPS_MQTT_API,
     NOT_AUTHORISED,
@@ -98,6 +99,38 @@ def test_dps_csr_over_mqtt_matches_https(setup):
     https = setup.env.provision(reg, key=setup.device_key(reg), csr=csr)
     assert set(https["registrationState"]) == set(state)
     assert [c.issuer for c in chain_from(https)] == [c.issuer for c in chain]
+
+
+def test_ga_policy_over_mqtt_then_revoke_and_rotate(mqtt_emulator, tmp_path):
+    """The GA model over MQTT: a 2026-11-01 enrollment names a GA policy; the device registers over
+    MQTT with a CSR, connects to the hub with leaf -> ICA; after revokeAndRotate it is refused."""
+    arm = Arm(mqtt_emulator.http)
+    rg = unique("rg-ga-mqtt-")
+    arm.group(rg)
+    env = create_ga_env(arm, mqtt_emulator, rg)
+    group_key = new_key_b64()
+    env.put_enrollment({"enrollmentGroupId": "ga-mqtt", "namespaceName": env.namespace,
+                        "certificateAuthorityName": "fleet-ica", "certificatePolicyName": "fleet",
+                        "attestation": {"type": "symmetricKey", "symmetricKey": {
+                            "primaryKey": group_key, "secondaryKey": group_key}}}, group=True, api_version=GA)
+    ga = Setup(mqtt_emulator, arm, env, group_key, tmp_path)
+    device_id = unique("gam-")
+    result, cert = provision_mqtt(ga, device_id)
+    chain = chain_from(result)
+    assert len(chain) == 3 and openssl_verify(env.root_pem, env.ica_pem, chain[0]).returncode == 0
+    dev = ga.hub_device(device_id, cert)
+    assert dev.connect() == 0
+    dev.close()
+    assert arm.post(f"{ca_path(rg, env.namespace, 'fleet-ica')}/revokeAndRotate",
+                    api_version=GA).status_code in (202, 204)
+    again = ga.hub_device(device_id, cert)
+    try:
+        code = again.connect()
+    except (ssl.SSLError, OSError, TimeoutError):
+        code = "tls-refused"  # the rotated-out CA is no longer in the listener's trust store
+    finally:
+        again.close()
+    assert code != 0
 
 
 def test_dps_over_websockets_and_bad_credentials(setup):
