@@ -22,6 +22,7 @@ from provider.arm.resource_type import Action, ResourceType, register
 from provider.arm.schemas import BaseSchema, Tags, TrackedBody
 
 DEVICE_API_VERSIONS = api_versions.DEVICE_REGISTRY_DEVICES
+POLICY_VERSIONS = api_versions.DEVICE_REGISTRY_CREDENTIALS  # the versions whose devices carry `policy`
 
 
 class ExtendedLocation(BaseSchema):
@@ -56,6 +57,17 @@ class DeviceBody(TrackedBody):
     properties = fields.Nested(DeviceProperties)
 
 
+class PlainDeviceProperties(DeviceProperties):
+    """A device at the versions without the preview credential model: no `policy` (GA 2026-11-01 drops it)."""
+
+    class Meta(BaseSchema.Meta):
+        exclude = ("policy",)
+
+
+class PlainDeviceBody(DeviceBody):
+    properties = fields.Nested(PlainDeviceProperties)
+
+
 class DeviceUpdateProperties(BaseSchema):
     operatingSystemVersion = fields.String()
     endpoints = fields.Nested(Endpoints)
@@ -67,6 +79,15 @@ class DeviceUpdateProperties(BaseSchema):
 class DeviceUpdate(BaseSchema):
     tags = Tags()
     properties = fields.Nested(DeviceUpdateProperties)
+
+
+class PlainDeviceUpdateProperties(DeviceUpdateProperties):
+    class Meta(BaseSchema.Meta):
+        exclude = ("policy",)
+
+
+class PlainDeviceUpdate(DeviceUpdate):
+    properties = fields.Nested(PlainDeviceUpdateProperties)
 
 
 class RevokeRequest(BaseSchema):
@@ -117,6 +138,11 @@ class NamespaceDevices(ResourceType):
     put_schema = DeviceBody
     patch_schema = DeviceUpdate
     actions = {"revoke": Action(revoke, schema=RevokeRequest, api_versions=("2026-03-01-preview",))}
+
+    def schema_for(self, method: str, api_version: str) -> type[BaseSchema] | None:
+        if api_version not in POLICY_VERSIONS:
+            return PlainDeviceBody if method == "PUT" else PlainDeviceUpdate
+        return self.put_schema if method == "PUT" else self.patch_schema
     description = "A device registered in an ADR namespace."
 
     def prepare(self, ctx: RequestContext, doc: dict[str, Any], existing: dict[str, Any] | None) -> None:
@@ -129,6 +155,8 @@ class NamespaceDevices(ResourceType):
                                           target=f"properties.{key}")
                 if key in old:
                     props[key] = old[key]
+        if ctx.api_version not in POLICY_VERSIONS and old.get("policy"):
+            props["policy"] = old["policy"]  # a version without the field cannot change the policy a device has
         check_policy_reference(ctx, doc["id"], props.get("policy"))
         props.setdefault("enabled", True)
         props["uuid"] = old.get("uuid") or str(uuid.uuid4())
@@ -145,3 +173,8 @@ class NamespaceDevices(ResourceType):
     def after_write(self, ctx: RequestContext, doc: dict[str, Any], existing: dict[str, Any] | None) -> None:
         if existing and existing["properties"].get("enabled", True) and not doc["properties"].get("enabled", True):
             ctx.emu.adr.device_revoked(doc)
+
+    def view(self, ctx: RequestContext | None, doc: dict[str, Any], api_version: str) -> dict[str, Any]:
+        if api_version and api_version not in POLICY_VERSIONS:
+            doc.get("properties", {}).pop("policy", None)  # the field exists in the preview credential versions only
+        return doc

@@ -191,6 +191,16 @@ def test_ga_chain_from_enrollment_to_hub_and_rotation(arm, emulator, ga_env):
     new_ders = [base64.b64decode(c) for c in again["registrationState"]["issuedCertificateChain"]]
     assert hub_auth.authenticate_device(emulator.emu, emulator.emu.hub.by_name(ga_env.hub_name), registration,
                                         sas_token=None, chain_der=new_ders).method == "x509"
+    # the ADR device: 2026-11-01 devices have no `policy`; the preview versions show the GA policy it uses
+    device_path = f"{ns_path(ga_env.rg, 'ns-chain')}/devices/{registration}"
+    ga_device = arm.get(device_path, api_version=GA).json()
+    assert ga_device["properties"]["enabled"] is True and "policy" not in ga_device["properties"]
+    assert arm.put(device_path, {"location": "eastus", "properties": {"attributes": {"site": "a"}}},
+                   api_version=GA).status_code == 200
+    preview_device = arm.get(device_path).json()["properties"]
+    assert preview_device["policy"]["resourceId"].endswith("/certificateAuthorities/fleet-ica/certificatePolicies/"
+                                                           "fleet")
+    assert preview_device["attributes"] == {"site": "a"}
     view = pki_view(arm, ga_env.rg, "ns-chain")["certificateAuthorities"]["fleet-ica"]
     assert [h["status"] for h in view["history"]].count("revoked") == 1
     assert len(view["issuedCertificates"]) == 2
