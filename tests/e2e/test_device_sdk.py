@@ -21,7 +21,7 @@ from provider.dps.sas import derive_device_key
 from tests.e2e.client_venvs import ensure_venv
 from tests.support.dps_helpers import chain_from, csr_b64, new_key_b64, unique, write_client_files
 from tests.support.emulator_process import ROOT, Arm, EmulatorProcess
-from tests.support.ga_setup import GA, ca_path, create_ga_env
+from tests.support.ga_setup import GA, ca_path, create_ga_env, enroll_ga_group
 from tests.support.mqtt_devices import make_setup
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
@@ -122,10 +122,7 @@ def test_sdk_connects_with_a_ga_chain_and_is_refused_after_rotation(sdk_python, 
     arm.group(rg)
     env = create_ga_env(arm, sdk_emulator, rg)
     group_key = new_key_b64()
-    env.put_enrollment({"enrollmentGroupId": "ga-sdk", "namespaceName": env.namespace,
-                        "certificateAuthorityName": "fleet-ica", "certificatePolicyName": "fleet",
-                        "attestation": {"type": "symmetricKey", "symmetricKey": {
-                            "primaryKey": group_key, "secondaryKey": group_key}}}, group=True, api_version=GA)
+    enroll_ga_group(env, "ga-sdk", group_key)
     device_id = unique("ga-sdk-")
     key, csr = csr_b64(device_id)
     chain = chain_from(env.provision(device_id, key=derive_device_key(group_key, device_id), csr=csr))

@@ -15,8 +15,9 @@ def readme_block(heading: str) -> str:
     return re.search(r"```bash\n(.*?)```", section, re.S).group(1)
 
 
-def test_provision_a_device_from_the_shell(tmp_path, emulator_with):
-    script = readme_block("### Provision a device from the shell")
+def run_walkthrough(heading: str, tmp_path, emulator_with) -> subprocess.CompletedProcess:
+    """A README shell block against a fresh emulator (its ports, this checkout's templates and CLI)."""
+    script = readme_block(heading)
     emu = emulator_with(data_dir=tmp_path / ".adr-emulator")
     http_port = emu.http.rsplit(":", 1)[1]
     https_port = emu.https.rsplit(":", 1)[1]
@@ -27,6 +28,11 @@ def test_provision_a_device_from_the_shell(tmp_path, emulator_with):
     result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return result
+
+
+def test_provision_a_device_from_the_shell(tmp_path, emulator_with):
+    result = run_walkthrough("### Provision a device from the shell", tmp_path, emulator_with)
     assert "cert-00: OK" in result.stdout  # openssl verify of the issued chain
     assert '"name": "sensor-001"' in result.stdout  # the ADR device
     assert (tmp_path / "sensor-001.key.pem").stat().st_mode & 0o777 == 0o600
@@ -59,16 +65,6 @@ def test_several_emulators_side_by_side(tmp_path):
 
 
 def test_provision_a_device_with_the_ga_model(tmp_path, emulator_with):
-    script = readme_block("### The same with the GA model (api-version 2026-11-01)")
-    emu = emulator_with(data_dir=tmp_path / ".adr-emulator")
-    http_port = emu.http.rsplit(":", 1)[1]
-    https_port = emu.https.rsplit(":", 1)[1]
-    script = (script.replace("127.0.0.1:7780", f"127.0.0.1:{http_port}")
-              .replace("localhost:7443", f"localhost:{https_port}")
-              .replace("arm_templates/", f"{ROOT}/arm_templates/")
-              .replace(".venv/bin/adr-emulator", f"{sys.executable} -m provider"))
-    result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=300)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    result = run_walkthrough("### The same with the GA model (api-version 2026-11-01)", tmp_path, emulator_with)
     assert "ga-00: OK" in result.stdout  # openssl verify: leaf <- ICA <- root
     assert '"certificatePolicyName": "fleet"' in result.stdout

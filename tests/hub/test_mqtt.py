@@ -32,7 +32,7 @@ from tests.support.dps_helpers import (
     write_client_files,
 )
 from tests.support.emulator_process import Arm, EmulatorProcess
-from tests.support.ga_setup import GA, ca_path, create_ga_env
+from tests.support.ga_setup import GA, ca_path, create_ga_env, enroll_ga_group
 from tests.support.mqtt_devices import (
     DPS_MQTT_API,
     NOT_AUTHORISED,
@@ -109,10 +109,7 @@ def test_ga_policy_over_mqtt_then_revoke_and_rotate(mqtt_emulator, tmp_path):
     arm.group(rg)
     env = create_ga_env(arm, mqtt_emulator, rg)
     group_key = new_key_b64()
-    env.put_enrollment({"enrollmentGroupId": "ga-mqtt", "namespaceName": env.namespace,
-                        "certificateAuthorityName": "fleet-ica", "certificatePolicyName": "fleet",
-                        "attestation": {"type": "symmetricKey", "symmetricKey": {
-                            "primaryKey": group_key, "secondaryKey": group_key}}}, group=True, api_version=GA)
+    enroll_ga_group(env, "ga-mqtt", group_key)
     ga = Setup(mqtt_emulator, arm, env, group_key, tmp_path)
     device_id = unique("gam-")
     result, cert = provision_mqtt(ga, device_id)

@@ -16,7 +16,30 @@ ROOT = Path(__file__).resolve().parents[2]
 SUB = "00000000-0000-0000-0000-000000000000"
 
 
-class EmulatorProcess:
+class EndpointUrls:
+    """The URLs an emulator printed at start-up (`urls`: endpoint name -> URL), as tests dial them."""
+
+    urls: dict[str, str]
+
+    @property
+    def http(self) -> str:
+        return self.urls["ARM (HTTP)"].replace("localhost", "127.0.0.1")
+
+    @property
+    def https(self) -> str:
+        return self.urls["ARM (HTTPS)"].replace("localhost", "127.0.0.1")
+
+    @property
+    def https_localhost(self) -> str:
+        return self.urls["ARM (HTTPS)"]
+
+    @property
+    def mqtt_port(self) -> int | None:
+        url = self.urls.get("MQTT (DPS + IoT Hub)")
+        return int(url.rsplit(":", 1)[1]) if url else None
+
+
+class EmulatorProcess(EndpointUrls):
     """`python -m provider serve` with `--port 0`; endpoint URLs are read from its start-up lines."""
 
     def __init__(self, *args: str, data_dir: Path | None = None, env: dict[str, str] | None = None) -> None:
@@ -61,23 +84,6 @@ class EmulatorProcess:
             except requests.ConnectionError:
                 time.sleep(0.05)
         raise RuntimeError("emulator never became healthy:\n" + "".join(self.output))
-
-    @property
-    def http(self) -> str:
-        return self.urls["ARM (HTTP)"].replace("localhost", "127.0.0.1")
-
-    @property
-    def https(self) -> str:
-        return self.urls["ARM (HTTPS)"].replace("localhost", "127.0.0.1")
-
-    @property
-    def https_localhost(self) -> str:
-        return self.urls["ARM (HTTPS)"]
-
-    @property
-    def mqtt_port(self) -> int | None:
-        url = self.urls.get("MQTT (DPS + IoT Hub)")
-        return int(url.rsplit(":", 1)[1]) if url else None
 
     @property
     def ca_file(self) -> str:

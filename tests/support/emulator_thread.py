@@ -17,9 +17,10 @@ from typing import Any
 import requests
 
 from provider.config import Config
+from tests.support.emulator_process import EndpointUrls
 
 
-class EmulatorThread:
+class EmulatorThread(EndpointUrls):
     def __init__(self, ca_dir: Path | None = None, **config: Any) -> None:
         """`config` overrides fields of an in-memory `Config` on free ports with MQTT off (`lro="polls:2"`)."""
         defaults = {"in_memory": True, "port": 0, "https_port": 0, "mqtt_port": -1}
@@ -67,23 +68,6 @@ class EmulatorThread:
             self._servers = None
         if self.emu is not None:
             self.emu.store.close()
-
-    @property
-    def http(self) -> str:
-        return self.urls["ARM (HTTP)"].replace("localhost", "127.0.0.1")
-
-    @property
-    def https(self) -> str:
-        return self.urls["ARM (HTTPS)"].replace("localhost", "127.0.0.1")
-
-    @property
-    def https_localhost(self) -> str:
-        return self.urls["ARM (HTTPS)"]
-
-    @property
-    def mqtt_port(self) -> int | None:
-        url = self.urls.get("MQTT (DPS + IoT Hub)")
-        return int(url.rsplit(":", 1)[1]) if url else None
 
     @property
     def ca_file(self) -> str:

@@ -81,3 +81,11 @@ def create_ga_env(arm, emulator, rg: str, namespace: str = "ns-chain", days: int
                   owner_key=keys["provisioningserviceowner"]["primaryKey"], https=emulator.https,
                   http=emulator.http, ca_file=emulator.ca_file, root_pem=view["root-ca"]["certificate"],
                   ica_pem=view["fleet-ica"]["certificate"])
+
+
+def enroll_ga_group(env: DpsEnv, group_id: str, group_key: str) -> dict:
+    """A 2026-11-01 symmetric-key enrollment group naming the GA policy `fleet-ica/fleet`."""
+    return env.put_enrollment({"enrollmentGroupId": group_id, "namespaceName": env.namespace,
+                               "certificateAuthorityName": "fleet-ica", "certificatePolicyName": "fleet",
+                               "attestation": {"type": "symmetricKey", "symmetricKey": {
+                                   "primaryKey": group_key, "secondaryKey": group_key}}}, group=True, api_version=GA)
