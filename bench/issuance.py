@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier  # noqa: E402
 
-from provider.keystore import open_keystore  # noqa: E402
+from provider.keystore.backends import open_keystore  # noqa: E402
 from provider.pki import REVOCATION_ID_OID, Pki  # noqa: E402
 from provider.store import Store  # noqa: E402
 

@@ -43,14 +43,14 @@ from cryptography import x509  # noqa: E402
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from cryptography.x509.oid import NameOID  # noqa: E402
+from tests.dps_helpers import create_env, new_key_b64  # noqa: E402
+from tests.emulator_process import Arm, EmulatorProcess  # noqa: E402
 
 from bench.issuance import pki_issuer  # noqa: E402
 from provider.dps.sas import derive_device_key, generate_sas  # noqa: E402
-from provider.keystore import open_keystore  # noqa: E402
+from provider.keystore.backends import open_keystore  # noqa: E402
 from provider.pki import Pki  # noqa: E402
 from provider.store import Store  # noqa: E402
-from tests.dps_helpers import create_env, new_key_b64  # noqa: E402
-from tests.emulator_process import Arm, EmulatorProcess  # noqa: E402
 
 API = "2025-07-01-preview"
 

@@ -52,7 +52,7 @@ class Emulator:
     # ---- lazily opened signing core -------------------------------------------------------------
     @cached_property
     def keystore(self) -> KeyStore:
-        from provider.keystore import open_keystore  # lazy: key backends load with the first CA
+        from provider.keystore.backends import open_keystore  # lazy: key backends load with the first CA
 
         c = self.config
         with self._lock:

@@ -16,7 +16,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from provider.keystore import KeyInfo, KeyStore, KeyStoreError, open_keystore
+from provider.keystore import KeyInfo, KeyStore, KeyStoreError
+from provider.keystore.backends import open_keystore
 from provider.keystore.soft import MASTER_KEY_ENV, SoftKeyStore
 from provider.store import Store
 from tests.support.pki_fixtures import SKIP_REASON, TOKEN_LABEL, TOKEN_PIN, softhsm_token

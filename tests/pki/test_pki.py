@@ -22,7 +22,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 from cryptography.x509.verification import Criticality, ExtensionPolicy, PolicyBuilder, VerificationError
 from cryptography.x509.verification import Store as TrustStore
 
-from provider.keystore import open_keystore
+from provider.keystore.backends import open_keystore
 from provider.keystore.soft import MASTER_KEY_ENV
 from provider.pki import REVOCATION_ID_OID, CaRecord, IssuedChain, Pki, PkiError
 from provider.store import Store
