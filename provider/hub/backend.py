@@ -100,8 +100,13 @@ class HubBackend:
         return namespace["id"] if namespace else None
 
     def linked_to(self, namespace_id: str) -> list[dict[str, Any]]:
-        """Every hub linked to the namespace `namespace_id`."""
-        return [h for h in self.all() if same_id(self.linked_namespace_id(h), namespace_id)]
+        """Every hub linked to the namespace `namespace_id`: by the hub's own link, or named by one of the
+        namespace's messaging endpoints (one pass over the hubs, no scan of other namespaces)."""
+        namespace = self.emu.adr.namespace(namespace_id) or {}
+        endpoints = ((namespace.get("properties") or {}).get("messaging") or {}).get("endpoints") or {}
+        named = {str(e.get("resourceId", "")).lower() for e in endpoints.values()}
+        return [h for h in self.all() if same_id(self.stored_link(h), namespace_id)
+                or (not self.stored_link(h) and h["id"].lower() in named)]
 
     # ---- certificates the hub trusts ----------------------------------------------------------------
     def certificates(self, hub_doc: dict[str, Any]) -> list[dict[str, Any]]:
