@@ -124,15 +124,19 @@ class AdrBackend:
 
     def certificate_authority_entries(self, namespace_id: str) -> list[SyncEntry]:
         """(hub certificate name, PEM, CA id) for every CA that signs some policy's devices."""
-        pki = self.emu.pki
         entries = []
         for ca in self.certificate_authorities(namespace_id):
             if not self.certificate_policies(ca["id"]):
                 continue
-            record = pki.active_ca(ca["id"].lower())
+            record = self.emu.pki.active_ca(ca["id"].lower())
             if record is not None and record.certificate_pem:
                 entries.append((f"adr-ca-{ca['name']}", record.certificate_pem, ca["id"]))
         return entries
+
+    def sync_new_link(self, ctx: RequestContext, namespace_id: str | None) -> None:
+        """A hub was linked (by either side): it trusts the namespace's GA CAs from now on."""
+        if namespace_id and self.certificate_authorities(namespace_id):
+            self.sync_certificate_authorities(ctx, namespace_id)
 
     def sync_certificate_authorities(self, ctx: RequestContext, namespace_id: str) -> None:
         """The GA sync: every linked hub trusts exactly the namespace's CAs that sign device

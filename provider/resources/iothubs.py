@@ -242,6 +242,7 @@ class IotHubs(keys.KeyedService):
 
     def after_write(self, ctx: RequestContext, doc: dict[str, Any], existing: dict[str, Any] | None) -> None:
         ensure_default_consumer_group(ctx, doc)
+        ctx.emu.adr.sync_new_link(ctx, ctx.emu.hub.linked_namespace_id(doc))
 
     def after_delete(self, ctx: RequestContext, doc: dict[str, Any]) -> None:
         ctx.emu.hub.forget(doc)

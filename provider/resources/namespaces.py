@@ -125,6 +125,9 @@ class Namespaces(ResourceType):
         if "identity" in patch:
             doc["identity"] = system_identity(ctx, patch["identity"], doc)
 
+    def after_write(self, ctx: RequestContext, doc: dict[str, Any], existing: dict[str, Any] | None) -> None:
+        ctx.emu.adr.sync_new_link(ctx, doc["id"])  # hubs its messaging endpoints name now trust its CAs
+
     def view(self, ctx: RequestContext | None, doc: dict[str, Any], api_version: str) -> dict[str, Any]:
         props = doc.get("properties") or {}
         if api_version and api_version not in LINKING_VERSIONS:

@@ -220,3 +220,20 @@ def test_the_ga_template_deploys_the_chain(arm, rg):
     dps = arm.get(f"resourceGroups/{rg}/providers/Microsoft.Devices/provisioningServices/"
                   f"{outputs['dpsName']['value']}", api_version=GA).json()
     assert dps["properties"]["deviceRegistryNamespaces"][0]["namespaceUuid"] == outputs["namespaceUuid"]["value"]
+
+
+def test_a_hub_linked_after_the_cas_exist_trusts_them(arm, rg):
+    """The GA sync also follows a new link: the namespace's endpoint added after its CA and policy."""
+    make_namespace(arm, rg, "ns-late")
+    root = make_root(arm, rg, "ns-late")
+    assert make_ica(arm, rg, "ns-late", "late-ica", root["id"]).status_code == 201
+    assert make_policy(arm, rg, "ns-late", "late-ica", "late").status_code == 201
+    hub_name = unique("latehub")
+    hub = arm.put(hub_path(rg, hub_name), {"location": "eastus", "sku": {"name": "GEN2", "capacity": 1},
+                                           "properties": {}}, api_version=HUB_NEWEST).json()
+    assert arm.get(f"{hub_path(rg, hub_name)}/certificates", api_version=HUB_NEWEST).json()["value"] == []
+    make_namespace(arm, rg, "ns-late", messaging={"endpoints": {"hub": {
+        "endpointType": "Microsoft.Devices/IotHubs", "resourceId": hub["id"],
+        "inboundCallerIdentity": {"type": "SystemAssigned"}}}})
+    certs = arm.get(f"{hub_path(rg, hub_name)}/certificates", api_version=HUB_NEWEST).json()["value"]
+    assert [c["name"] for c in certs] == ["adr-ca-late-ica"]
