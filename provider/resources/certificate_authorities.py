@@ -24,9 +24,9 @@ from marshmallow import fields, validate
 
 from provider import api_versions
 from provider.adr import ids
+from provider.adr.errors import arm_error
 from provider.arm.context import RequestContext
 from provider.arm.errors import (
-    ArmError,
     conflict,
     invalid_content,
     linked_invalid_property_id,
@@ -89,13 +89,12 @@ class CertificatePolicyUpdate(TagsPatch):
 
 
 # ---- certificate authorities ------------------------------------------------------------------------
-def _pki_error(exc: PkiError) -> ArmError:
-    return ArmError(400, exc.code, exc.message, target=exc.target)
-
-
 def _issuer_type(doc: dict[str, Any]) -> str | None:
-    return ((doc["properties"].get("issuer") or {}).get("issuerType")) if doc["properties"].get(
-        "certificateAuthorityType") == "ICA" else None
+    """`Microsoft` or `External` for an ICA; None for a Root."""
+    props = doc["properties"]
+    if props.get("certificateAuthorityType") != "ICA":
+        return None
+    return (props.get("issuer") or {}).get("issuerType")
 
 
 def activate(ctx: RequestContext, doc: dict[str, Any], body: dict[str, Any]) -> tuple[int, Any]:
@@ -105,7 +104,7 @@ def activate(ctx: RequestContext, doc: dict[str, Any], body: dict[str, Any]) -> 
     try:
         ctx.emu.pki.activate_byor(doc["id"].lower(), body["certificateChain"])
     except PkiError as exc:
-        raise _pki_error(exc) from exc
+        raise arm_error(exc) from exc
     ctx.emu.adr.refresh_certificate_authority(ctx, doc)
     return 204, None
 
@@ -118,7 +117,7 @@ def revoke_and_rotate(ctx: RequestContext, doc: dict[str, Any], _body: Any) -> t
     try:
         ctx.emu.pki.rotate_issuing_ca(doc["id"].lower(), common_name=doc["name"])
     except PkiError as exc:
-        raise _pki_error(exc) from exc
+        raise arm_error(exc) from exc
     ctx.emu.adr.refresh_certificate_authority(ctx, doc)
     return 204, None
 
@@ -200,7 +199,7 @@ class CertificateAuthorities(ResourceType):
                 # certificate signs until `activate` installs the new one (docs/divergences.md)
                 pki.create_byor_request(owner, ICA_VALIDITY_DAYS, common_name=doc["name"])
         except PkiError as exc:
-            raise _pki_error(exc) from exc
+            raise arm_error(exc) from exc
         ctx.emu.adr.refresh_certificate_authority(ctx, doc)
 
     def before_delete(self, ctx: RequestContext, doc: dict[str, Any]) -> None:

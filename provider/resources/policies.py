@@ -14,8 +14,9 @@ from marshmallow import fields, validate
 
 from provider import api_versions
 from provider.adr import ids
+from provider.adr.errors import arm_error
 from provider.arm.context import RequestContext
-from provider.arm.errors import ArmError, invalid_content, operation_not_allowed
+from provider.arm.errors import invalid_content, operation_not_allowed
 from provider.arm.resource_type import Action, ResourceType, register
 from provider.arm.schemas import BaseSchema, Tags
 from provider.common import utc_z
@@ -81,11 +82,6 @@ class ActivateBringYourOwnRootRequest(BaseSchema):
     certificateChain = fields.String(required=True, validate=validate.Length(min=1, max=256 * 1024))
 
 
-def _pki_error(exc: Exception) -> ArmError:
-    code = getattr(exc, "code", "InvalidRequest")
-    return ArmError(400, code, getattr(exc, "message", str(exc)), target=getattr(exc, "target", None))
-
-
 def copy_ca_fields(ctx: RequestContext, doc: dict[str, Any]) -> None:
     """Report the current issuing CA (subject, validity, BYOR state) in the policy body."""
     pki = ctx.emu.pki
@@ -119,7 +115,7 @@ def revoke_issuer(ctx: RequestContext, doc: dict[str, Any], _body: Any) -> tuple
     try:
         ctx.emu.pki.rotate_issuing_ca(doc["id"].lower())
     except PkiError as exc:
-        raise _pki_error(exc) from exc
+        raise arm_error(exc) from exc
     copy_ca_fields(ctx, doc)
     ctx.repo.update_body(doc["id"], doc)
     return 204, None
@@ -134,7 +130,7 @@ def activate_byor(ctx: RequestContext, doc: dict[str, Any], body: dict[str, Any]
     try:
         ctx.emu.pki.activate_byor(doc["id"].lower(), body["certificateChain"])
     except PkiError as exc:
-        raise _pki_error(exc) from exc
+        raise arm_error(exc) from exc
     copy_ca_fields(ctx, doc)
     ctx.repo.update_body(doc["id"], doc)
     return 204, None
