@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from provider.arm.ids import ResourceId
 from provider.common import utc_z
@@ -25,7 +25,9 @@ class RequestContext:
     caller_type: str = "User"
     now: datetime | None = None
     via_deployment: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    list_filter: str | None = None  # a collection listing's `$filter`
+    list_scope: str | None = None  # the scope a collection is listed at
+    action_path: str = ""  # a POST action's path after the resource (`IotHubKeys/{keyName}/listkeys`)
 
     def __post_init__(self) -> None:
         if self.now is None:
@@ -45,7 +47,7 @@ class RequestContext:
 
     def action_segment(self, marker: str) -> str | None:
         """The segment after `marker` in this request's action path (`IotHubKeys/{keyName}/listkeys`)."""
-        parts = [p for p in str(self.extra.get("action_path", "")).split("/") if p]
+        parts = [p for p in self.action_path.split("/") if p]
         lowered = [p.lower() for p in parts]
         if marker.lower() in lowered:
             at = len(lowered) - 1 - lowered[::-1].index(marker.lower())

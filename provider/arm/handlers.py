@@ -408,7 +408,7 @@ def post_action(ctx: RequestContext, rtype: ResourceType, action_path: str, body
     if found is None:
         raise path_not_found(f"The action '{action_path}' is not supported on '{rtype.full_type}'.")
     name, action = found
-    ctx.extra["action_path"] = action_path
+    ctx.action_path = action_path
     api_versions.check_api_version(ctx.api_version, action.api_versions, ctx.emu.config.skip_api_version_check,
                                    f"the action '{name}'")
     emu = ctx.emu

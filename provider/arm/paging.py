@@ -31,7 +31,8 @@ def list_resources(ctx: RequestContext, rtype: ResourceType, parent: ResourceId 
     # a type that filters its listings is read whole, then paged, so no page ends early
     filtered = type(rtype).list_filter is not ResourceType.list_filter
     fetch = None if filtered else limit + 1
-    ctx.extra.setdefault("list_scope", scope)
+    if ctx.list_scope is None:
+        ctx.list_scope = scope
     if parent is not None:
         check_scope(ctx, parent)
         owner: ResourceId | None = parent

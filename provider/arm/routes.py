@@ -311,7 +311,7 @@ def _provider_paths(ctx: RequestContext, path: str) -> Response:
         if parent is None and (group is None and not rtype.list_at_subscription and not rtype.extension):
             raise path_not_found(f"'{rtype.full_type}' cannot be listed at subscription scope.")
         ctx.rid = parent
-        ctx.extra["filter"] = request.args.get("$filter")
+        ctx.list_filter = request.args.get("$filter")
         collection_url = path
         return make_response(paging.list_resources(ctx, rtype, parent, scope, collection_url, top_arg(),
                                                      skiptoken_arg()))

@@ -92,11 +92,11 @@ class RoleAssignments(ResourceType):
     def list_filter(self, ctx: RequestContext, doc: dict[str, Any], scope_group: str | None) -> bool:
         """ARM's listing at a scope: assignments at, above and below it; `$filter=atScope()` keeps those at
         and above; `principalId eq '...'` (or `assignedTo('...')`) keeps one principal's."""
-        scope = str(ctx.extra.get("list_scope", "")).lower().rstrip("/")
+        scope = (ctx.list_scope or "").lower().rstrip("/")
         own = str((doc.get("properties") or {}).get("scope", "")).lower().rstrip("/")
         above = scope == own or scope.startswith(own + "/")
         below = own.startswith(scope + "/")
-        text = (ctx.extra.get("filter") or "").strip()
+        text = (ctx.list_filter or "").strip()
         if not (above or (below and "atscope()" not in text.lower())):
             return False
         principal = re.search(r"(?:principalId\s+eq\s+|assignedTo\()\s*'([^']+)'", text, re.IGNORECASE)

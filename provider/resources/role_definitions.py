@@ -56,5 +56,5 @@ class RoleDefinitions(ResourceType):
         } for name, guid, description in BUILTIN_ROLES]
 
     def list_filter(self, ctx: RequestContext, doc: dict[str, Any], scope_group: str | None) -> bool:
-        match = _ROLE_NAME_FILTER.search(ctx.extra.get("filter") or "")
+        match = _ROLE_NAME_FILTER.search(ctx.list_filter or "")
         return match is None or doc["properties"]["roleName"].lower() == match.group(1).lower()
