@@ -21,6 +21,8 @@ from provider.hub.registry import HubError
 if TYPE_CHECKING:  # `cryptography` loads with the first device connection, not at start-up
     from cryptography import x509
 
+    from provider.state import Emulator
+
 # which policy rights satisfy a service API need (RegistryWrite includes reading the registry)
 RIGHTS_SATISFYING = {
     "RegistryRead": ("RegistryRead", "RegistryWrite"),
@@ -60,7 +62,7 @@ def pem_to_der(pem: str) -> bytes:
     return x509.load_pem_x509_certificate(pem.encode()).public_bytes(Encoding.DER)
 
 
-def trusted_ders(emu: Any, hub_doc: dict[str, Any]) -> list[bytes]:
+def trusted_ders(emu: Emulator, hub_doc: dict[str, Any]) -> list[bytes]:
     out = []
     for pem in emu.hub.trusted_certificates(hub_doc):
         try:
@@ -70,7 +72,7 @@ def trusted_ders(emu: Any, hub_doc: dict[str, Any]) -> list[bytes]:
     return out
 
 
-def trust_fingerprint(emu: Any, hub_doc: dict[str, Any]) -> str:
+def trust_fingerprint(emu: Emulator, hub_doc: dict[str, Any]) -> str:
     """Identifies the hub's trusted set; a change means live X.509 connections must be re-checked."""
     return hashlib.sha256("".join(sorted(emu.hub.trusted_certificates(hub_doc))).encode()).hexdigest()
 
@@ -79,20 +81,20 @@ def _thumbprints(der: bytes) -> set[str]:
     return {hashlib.sha1(der).hexdigest().upper(), hashlib.sha256(der).hexdigest().upper()}  # noqa: S324
 
 
-def _adr_device(emu: Any, hub_doc: dict[str, Any], device_id: str) -> dict[str, Any] | None:
+def _adr_device(emu: Emulator, hub_doc: dict[str, Any], device_id: str) -> dict[str, Any] | None:
     namespace_id = emu.hub.linked_namespace_id(hub_doc)
     if not namespace_id:
         return None
     return emu.adr.device(namespace_id, device_id)
 
 
-def adr_device_for(emu: Any, hub_doc: dict[str, Any], device_id: str) -> dict[str, Any] | None:
+def adr_device_for(emu: Emulator, hub_doc: dict[str, Any], device_id: str) -> dict[str, Any] | None:
     """The ADR device behind a hub device (same name, in the hub's linked namespace), if any."""
     return _adr_device(emu, hub_doc, device_id)
 
 
 # ---- devices ------------------------------------------------------------------------------------------
-def authenticate_device(emu: Any, hub_doc: dict[str, Any], device_id: str, *, sas_token: str | None,
+def authenticate_device(emu: Emulator, hub_doc: dict[str, Any], device_id: str, *, sas_token: str | None,
                         chain_der: list[bytes]) -> DeviceAuth:
     """Decide whether this evidence authenticates `device_id` on this hub now; AuthRefused if not."""
     device = registry.get_device(emu.store, hub_doc, device_id)
@@ -114,7 +116,7 @@ def authenticate_device(emu: Any, hub_doc: dict[str, Any], device_id: str, *, sa
     raise AuthRefused(f"device '{device_id}' has authentication type '{auth_type}', which does not accept X.509")
 
 
-def _authenticate_sas(emu: Any, hub_doc: dict[str, Any], device: dict[str, Any], token: str) -> DeviceAuth:
+def _authenticate_sas(emu: Emulator, hub_doc: dict[str, Any], device: dict[str, Any], token: str) -> DeviceAuth:
     auth = device.get("authentication") or {}
     if auth.get("type") != "sas":
         raise AuthRefused(f"device '{device['deviceId']}' does not use SAS authentication ({auth.get('type')})")
@@ -141,7 +143,7 @@ def _leaf(chain_der: list[bytes]) -> x509.Certificate:
         raise AuthRefused("the client certificate is not valid DER") from None
 
 
-def _authenticate_ca(emu: Any, hub_doc: dict[str, Any], device: dict[str, Any],
+def _authenticate_ca(emu: Emulator, hub_doc: dict[str, Any], device: dict[str, Any],
                      chain_der: list[bytes]) -> DeviceAuth:
     from provider.pki import Pki, PkiError  # lazy: the signing core (and `cryptography`) loads with the first device
 
@@ -166,7 +168,7 @@ def _authenticate_ca(emu: Any, hub_doc: dict[str, Any], device: dict[str, Any],
                       revocation_id is not None, fingerprint)
 
 
-def _authenticate_self_signed(emu: Any, hub_doc: dict[str, Any], device: dict[str, Any],
+def _authenticate_self_signed(emu: Emulator, hub_doc: dict[str, Any], device: dict[str, Any],
                               chain_der: list[bytes]) -> DeviceAuth:
     thumbs = (device.get("authentication") or {}).get("x509Thumbprint") or {}
     allowed = {t.upper() for t in (thumbs.get("primaryThumbprint"), thumbs.get("secondaryThumbprint")) if t}
@@ -195,7 +197,7 @@ def sas_resource_host(authorization: str | None) -> str | None:
     return resource.split("/", 1)[0].split(":", 1)[0].lower() or None
 
 
-def authorize_service(emu: Any, hub_doc: dict[str, Any], authorization: str | None, need: str) -> str:
+def authorize_service(emu: Emulator, hub_doc: dict[str, Any], authorization: str | None, need: str) -> str:
     """Check a service SAS token against the hub's policies; return the policy name or raise HubError 401."""
     if not authorization:
         raise HubError(401, "IotHubUnauthorizedAccess", "Unauthorized: no Authorization header.")

@@ -24,6 +24,7 @@ from provider.pki.errors import PkiError
 if TYPE_CHECKING:
     from provider.mqtt.server import MqttServer
     from provider.mqtt.session import Connection
+    from provider.state import Emulator
 
 log = logging.getLogger("adr_emulator.mqtt")
 
@@ -204,7 +205,7 @@ def _renewal_request(payload: bytes, device_id: str) -> dict[str, Any]:
     return request
 
 
-def issue_for_device(emu: Any, hub_doc: dict[str, Any], device_id: str, csr: str) -> list[str]:
+def issue_for_device(emu: Emulator, hub_doc: dict[str, Any], device_id: str, csr: str) -> list[str]:
     """Sign a renewal CSR with the ADR device's policy and current revocation id; base64 DER chain."""
     adr = hub_auth.adr_device_for(emu, hub_doc, device_id)
     if adr is None:

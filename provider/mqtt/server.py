@@ -22,7 +22,7 @@ import ssl
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from provider.common import utc_z
 from provider.hub import auth as hub_auth
@@ -31,7 +31,10 @@ from provider.mqtt.dps_endpoint import DpsDevice
 from provider.mqtt.hub_endpoint import HubDevice
 from provider.mqtt.session import Connection, Refused, SessionState
 from provider.mqtt.transport import ByteStream, WebSocketStream
-from provider.tls import X509_V_FLAG_NO_CHECK_TIME
+from provider.tls import X509_V_FLAG_NO_CHECK_TIME, ServerTls
+
+if TYPE_CHECKING:
+    from provider.state import Emulator
 
 log = logging.getLogger("adr_emulator.mqtt")
 T = TypeVar("T")
@@ -71,7 +74,7 @@ class MethodResponses:
 class MqttServer:
     """Owns the sockets, the loop, the live connections and the persistent sessions."""
 
-    def __init__(self, emu: Any, tls: Any) -> None:
+    def __init__(self, emu: Emulator, tls: ServerTls) -> None:
         self.emu = emu
         self.tls = tls
         self.max_packet = MAX_PACKET

@@ -66,7 +66,7 @@ class Endpoint(Protocol):
 class DeviceEndpoint:
     """What both sides keep of a connection: the listener, the emulator, the user name, the client id."""
 
-    def __init__(self, server: Any, conn: Connection, user: Any, client_id: str) -> None:
+    def __init__(self, server: MqttServer, conn: Connection, user: Any, client_id: str) -> None:
         self.server = server
         self.emu = server.emu
         self.conn = conn
