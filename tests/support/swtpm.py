@@ -1,0 +1,75 @@
+"""A real software TPM (`swtpm`) on loopback for the TPM attestation tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+MISSING = "swtpm or tpm2-pytss is not installed (apt-get install -y swtpm libtss2-dev; pip install '.[tpm]')"
+
+
+def require_tpm_stack() -> None:
+    """Skip on a developer machine without the TPM stack; in CI (where `.ci/run` installs it) fail."""
+    try:
+        import tpm2_pytss  # noqa: F401 - only probing that the optional extra is there
+    except ImportError:
+        available = False
+    else:
+        available = shutil.which("swtpm") is not None
+    if not available:
+        if os.environ.get("CI"):
+            pytest.fail(MISSING)
+        pytest.skip(MISSING, allow_module_level=True)
+
+
+def _port_pair() -> tuple[int, int]:
+    """Two free adjacent ports: the swtpm TCTI dials the control channel at the server port + 1."""
+    for _ in range(50):
+        with socket.socket() as server, socket.socket() as control:
+            server.bind(("127.0.0.1", 0))
+            port = server.getsockname()[1]
+            try:
+                control.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+            return port, port + 1
+    raise RuntimeError("no two adjacent free ports on 127.0.0.1")
+
+
+@contextmanager
+def running_swtpm(state_dir: Path) -> Iterator[str]:
+    """Start `swtpm` with its state in `state_dir` (reuse the dir to keep the TPM); yield its TCTI string."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    port, ctrl = _port_pair()
+    process = subprocess.Popen(
+        ["swtpm", "socket", "--tpm2", "--tpmstate", f"dir={state_dir}",
+         "--server", f"type=tcp,port={port},bindaddr=127.0.0.1", "--ctrl", f"type=tcp,port={ctrl},bindaddr=127.0.0.1",
+         "--flags", "not-need-init,startup-clear"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    error = process.stderr.read().decode() if process.stderr else ""
+                    raise RuntimeError(f"swtpm did not start: {error}")
+                time.sleep(0.05)
+        yield f"swtpm:host=127.0.0.1,port={port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
