@@ -13,7 +13,7 @@ key identifiers may be absent, but when KeyUsage is there a CA must have keyCert
 an EKU is there a leaf must have clientAuth.
 
 An individual enrollment for the registration id takes precedence over groups, as in DPS.
-TPM is not emulated; an enrollment with TPM attestation is refused with a clear error.
+TPM attestation is `tpm_attestation.py`.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class Attested:
 
     enrollment: dict[str, Any]
     kind: str  # records.INDIVIDUAL | records.GROUP
-    mechanism: str  # "symmetricKey" | "x509"
+    mechanism: str  # "symmetricKey" | "x509" | "tpm"
     group_id: str | None = None
     device_key: str | None = None  # symmetric key the token verified with (becomes the hub SAS key)
     leaf: x509.Certificate | None = None
@@ -165,19 +165,11 @@ def group_anchors(emu: Emulator, dps_doc: dict[str, Any], group: dict[str, Any])
 
 
 # ---- the two attestation paths ------------------------------------------------------------------------
-def _refuse_tpm(enrollment: dict[str, Any]) -> None:
-    if enrollment["attestation"].get("type") == "tpm":
-        raise DpsError(errors.TPM_NOT_EMULATED,
-                       "TPM attestation is not emulated: this enrollment uses TPM attestation, which the emulator "
-                       "cannot complete. Use symmetric key or X.509 attestation.")
-
-
 def _individual(store: DataStore, dps_key: str, registration_id: str, kind: str,
                 credential: str) -> dict[str, Any] | None:
-    """The individual enrollment for `registration_id`, which must use `kind` attestation (TPM is refused)."""
+    """The individual enrollment for `registration_id`, which must use `kind` attestation."""
     individual = records.get_enrollment(store, dps_key, records.INDIVIDUAL, registration_id)
     if individual is not None:
-        _refuse_tpm(individual)
         used = individual["attestation"].get("type")
         if used != kind:
             raise DpsError(errors.UNAUTHORIZED, f"The enrollment for '{registration_id}' uses {used} attestation; "

@@ -33,6 +33,7 @@ FIELD_NOT_IN_API_VERSION = 400015
 TPM_NOT_EMULATED = 400020
 ATTESTATION_NOT_SUPPORTED = 400021  # "none", or TPM enrollment used without TPM
 CUSTOM_ALLOCATION_NOT_EMULATED = 400022
+TPM_INVALID = 400023  # a malformed EK/SRK public area, or one that is not a storage/endorsement key
 HUB_NOT_LINKED = 400030  # the enrollment names a hub that is not linked to the DPS
 NO_LINKED_HUB = 400031
 # CSR problems: one code per PKI rule (provider.pki.csr), in the order they are checked
@@ -63,6 +64,7 @@ CA_NOT_FOUND = 401002  # X.509: no enrollment trusts the presented certificate (
 NO_ENROLLMENT = 401003  # no enrollment for this registration id
 CERTIFICATE_INVALID = 401004  # X.509: expired, CN mismatch, chain does not verify
 INSUFFICIENT_RIGHTS = 401005  # service API: the policy lacks the permission
+TPM_CHALLENGE = 401006  # TPM round 1: the answer carries the authenticationKey challenge
 
 # ---- 403: known, but not allowed -----------------------------------------------------------------------
 ENROLLMENT_DISABLED = 403001
@@ -92,8 +94,9 @@ class DpsError(Exception):
     """A refused DPS request. `error_code` is six digits and starts with the HTTP `status`."""
 
     def __init__(self, error_code: int, message: str, info: dict[str, str] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, body: dict[str, Any] | None = None) -> None:
         super().__init__(message)
+        self.answer = body  # a refusal with its own body (the TPM challenge), not the error envelope
         self.error_code = error_code
         self.status = error_code // 1000
         self.message = message
@@ -102,6 +105,8 @@ class DpsError(Exception):
         self.tracking_id = str(uuid.uuid4())
 
     def body(self) -> dict[str, Any]:
+        if self.answer is not None:
+            return {**self.answer, "message": self.message}
         body: dict[str, Any] = {"errorCode": self.error_code, "trackingId": self.tracking_id,
                                 "message": self.message, "timestampUtc": timestamp()}
         if self.info:

@@ -23,7 +23,8 @@ Certificates. With `csr` in the body and an enrollment linked to an ADR policy, 
 `registrationState.issuedCertificateChain` (base64 DER: leaf, issuing CA, root). The hub device
 is then created or updated with authentication type `certificateAuthority`. Without a CSR the
 hub device authenticates as the device attested (`sas` with the device's key, `selfSigned` by
-thumbprint for an individual X.509 enrollment, `certificateAuthority` for an X.509 group).
+thumbprint for an individual X.509 enrollment, `certificateAuthority` for an X.509 group, `sas`
+with the key in `tpm.authenticationKey` for TPM; see `tpm_attestation.py` for TPM's two rounds).
 A `csr` for an enrollment without a policy is a 400 (it is never silently ignored).
 
 The registration record keeps the last issuance in the emulator-specific field
@@ -46,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 from provider.adr import ids
 from provider.arm.context import RequestContext
 from provider.common import data_plane_etag
-from provider.dps import allocation, attestation, errors, records
+from provider.dps import allocation, attestation, errors, records, tpm_attestation
 from provider.dps.enrollments import check_registration_id
 from provider.dps.errors import DpsError, timestamp
 from provider.hub import registry
@@ -62,7 +63,7 @@ DEVICE_API_VERSIONS = ("2019-03-31", "2021-06-01", "2021-10-01", "2025-07-01-pre
 RETRY_AFTER_SECONDS = 1
 DEVICE_RESULT_FIELDS = ("registrationId", "createdDateTimeUtc", "assignedHub", "deviceId", "status", "substatus",
                         "errorCode", "errorMessage", "lastUpdatedDateTimeUtc", "etag", "payload", "x509",
-                        "symmetricKey")
+                        "symmetricKey", "tpm")
 ADR_CONTEXT_API_VERSION = "2026-03-01-preview"
 
 Answer = tuple[int, dict[str, Any], dict[str, str]]
@@ -117,24 +118,38 @@ def _check_body(registration_id: str, body: Any, *, lookup: bool) -> dict[str, A
             raise DpsError(errors.CSR_INVALID_ENCODING, "csr must be a string: base64 DER PKCS#10 without PEM armour.")
     if body.get("payload") is not None and not isinstance(body["payload"], dict):
         raise DpsError(errors.INVALID_BODY, "payload must be a JSON object.")
-    if body.get("tpm") is not None:
-        raise DpsError(errors.TPM_NOT_EMULATED,
-                       "TPM attestation is not emulated: the emulator cannot run the TPM activation-credential "
-                       "exchange. Use symmetric key or X.509 attestation.")
+    tpm = body.get("tpm")
+    if tpm is not None and (not isinstance(tpm, dict) or not isinstance(tpm.get("endorsementKey"), str)
+                            or not isinstance(tpm.get("storageRootKey", ""), str)):
+        raise DpsError(errors.INVALID_BODY, "tpm must be an object with endorsementKey (and storageRootKey): the "
+                       "base64 TPM2B_PUBLIC of each.")
     return body
 
 
 def authenticate(emu: Emulator, dps_doc: dict[str, Any], id_scope: str, registration_id: str,
-                 evidence: DeviceEvidence) -> attestation.Attested:
-    """The enrollment the evidence proves membership of (SAS first, then the TLS client chain)."""
+                 evidence: DeviceEvidence, tpm: dict[str, Any] | None = None) -> attestation.Attested:
+    """The enrollment the evidence proves membership of (SAS first, then a TPM's keys, then the TLS client
+    chain). A TPM's keys without a SAS get the 401 challenge."""
+    dps_key = dps_doc["id"].lower()
     if evidence.sas_token:
-        return attestation.by_sas(emu.store, dps_doc["id"].lower(), id_scope, registration_id, evidence.sas_token,
+        tpm_enrollment = tpm_attestation.tpm_enrollment(emu.store, dps_key, registration_id)
+        if tpm_enrollment is not None:
+            return tpm_attestation.by_sas(emu.store, dps_key, id_scope, tpm_enrollment, registration_id,
+                                          evidence.sas_token, emu.now().timestamp())
+        return attestation.by_sas(emu.store, dps_key, id_scope, registration_id, evidence.sas_token,
                                   emu.now().timestamp())
+    if tpm is not None:
+        tpm_attestation.challenge(emu.store, dps_key, registration_id, tpm)
     if evidence.client_chain_der:
         return attestation.by_certificate(emu, dps_doc, registration_id, list(evidence.client_chain_der), emu.now())
     how = "a TLS client certificate (HTTPS port)" if evidence.transport == "https" else "a TLS client certificate"
     raise DpsError(errors.UNAUTHORIZED,
                    f"Unauthorized: send a SharedAccessSignature (symmetric key attestation) or present {how}.")
+
+
+def uses_tpm(emu: Emulator, dps_doc: dict[str, Any], registration_id: str) -> bool:
+    """The registration is a TPM enrollment's, whose first round carries no credential."""
+    return tpm_attestation.tpm_enrollment(emu.store, dps_doc["id"].lower(), registration_id) is not None
 
 
 def _device_view(record: dict[str, Any]) -> dict[str, Any]:
@@ -148,7 +163,7 @@ def register(emu: Emulator, id_scope: str, registration_id: str, body: Any, evid
     check_api_version(emu, api_version)
     dps = find_dps(emu, id_scope)
     body = _check_body(registration_id, body, lookup=False)
-    attested = authenticate(emu, dps, id_scope, registration_id, evidence)
+    attested = authenticate(emu, dps, id_scope, registration_id, evidence, body.get("tpm"))
     enrollment = attested.enrollment
     if enrollment.get("provisioningStatus") == "disabled":
         which = f"enrollment group '{attested.group_id}'" if attested.group_id else f"enrollment '{registration_id}'"
@@ -180,6 +195,8 @@ def _assign(emu: Emulator, dps: dict[str, Any], registration_id: str, attested: 
     adr_device = _adr_device(emu, dps, policy_id, device_id, api_version) if policy_id else None
     issued = _issue(emu, policy_id, csr, device_id, adr_device) if csr is not None else None
     substatus, migrated_twin = _reassign(emu, linked, previous, host, device_id, enrollment)
+    if attested.mechanism == "tpm":
+        attested.device_key, attested.extra["authenticationKey"] = tpm_attestation.device_credential(attested)
     auth_type, key, thumbprint = _hub_auth(attested, issued is not None)
     initial_twin = migrated_twin if migrated_twin is not None else enrollment.get("initialTwin")
     registry.upsert_provisioned_device(store, hub, device_id, auth_type, symmetric_key=key, thumbprint=thumbprint,
@@ -283,7 +300,7 @@ def _reassign(emu: Emulator, linked: list[tuple[dict, dict]], previous: dict[str
 def _hub_auth(attested: attestation.Attested, issued: bool) -> tuple[str, str | None, str | None]:
     if issued:
         return "certificateAuthority", None, None
-    if attested.mechanism == "symmetricKey":
+    if attested.mechanism in ("symmetricKey", "tpm"):
         return "sas", attested.device_key, None
     if attested.kind == records.INDIVIDUAL and attested.leaf is not None:
         return "selfSigned", None, attestation.certificate_info(attested.leaf)["sha1Thumbprint"]
@@ -291,6 +308,8 @@ def _hub_auth(attested: attestation.Attested, issued: bool) -> tuple[str, str | 
 
 
 def _attestation_result(attested: attestation.Attested) -> dict[str, Any]:
+    if attested.mechanism == "tpm":
+        return {"tpm": {"authenticationKey": attested.extra["authenticationKey"]}}
     if attested.mechanism == "symmetricKey":
         return {"symmetricKey": {"enrollmentGroupId": attested.group_id} if attested.group_id else {}}
     result: dict[str, Any] = {}

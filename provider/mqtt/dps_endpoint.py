@@ -49,8 +49,6 @@ class DpsDevice(DeviceEndpoint):
                           f"client id '{self.client_id}' differs from the registration id in the user name")
         if not self.user.api_version:
             raise Refused(codec.NOT_AUTHORISED, "the user name carries no api-version")
-        if not self.evidence.sas_token and not self.evidence.client_chain_der:
-            raise Refused(codec.NOT_AUTHORISED, "no SAS token and no client certificate")
         reason = await self.server.run_blocking(self._authenticate)
         if reason is not None:
             raise Refused(codec.NOT_AUTHORISED, reason)
@@ -58,6 +56,11 @@ class DpsDevice(DeviceEndpoint):
     def _authenticate(self) -> str | None:
         try:
             dps = registration.find_dps(self.emu, self.user.id_scope)
+            if not self.evidence.sas_token and not self.evidence.client_chain_der:
+                # TPM round 1 carries no credential: the register message brings the EK and gets the challenge
+                if registration.uses_tpm(self.emu, dps, self.user.registration_id):
+                    return None
+                return "no SAS token and no client certificate"
             registration.authenticate(self.emu, dps, self.user.id_scope, self.user.registration_id, self.evidence)
         except DpsError as exc:
             return f"DPS {exc.error_code}: {exc.message}"

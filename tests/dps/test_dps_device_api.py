@@ -319,8 +319,9 @@ def test_assigned_hub_not_linked_and_unknown_tpm(env, arm, emulator):
     assert r.status_code == 200, r.text
     body = assert_dps_error(env2.register(reg, key=key, csr=csr_b64(reg)[1]), 400, 400030)
     assert env2.hub_host in body["message"]
-    assert_dps_error(env2.register(reg, key=key, body={"registrationId": reg, "tpm": {"endorsementKey": "AAAA"}}),
-                     400, 400020)
+    # a TPM's keys for a registration whose enrollment is not a TPM enrollment: no challenge
+    assert_dps_error(env2.register(reg, body={"registrationId": reg, "tpm": {"endorsementKey": "AAAA"}}),
+                     401, 401003)
 
 
 # ---- refusals: request shape and SAS ------------------------------------------------------------------------

@@ -1,0 +1,138 @@
+"""TPM attestation end to end over real HTTPS with a real swtpm: enroll the EK through the service API,
+get the authenticationKey challenge, import it in the TPM, register with a SAS the TPM signs, get the
+issued chain (openssl verifies it) and the hub device; plus the refusals."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+import pytest
+
+from tests.support.swtpm import require_tpm_stack, running_swtpm
+
+require_tpm_stack()
+
+from provider.dps.sas import signed_sas  # noqa: E402
+from provider.dps.tpm import parse_challenge  # noqa: E402
+from provider.tpm_device import DeviceTpm, open_device_tpm  # noqa: E402
+from tests.dps.test_dps_device_api import assert_dps_error, verify_issued  # noqa: E402
+from tests.support.dps_helpers import create_env, csr_b64, unique  # noqa: E402
+from tests.support.emulator_process import Arm  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def env(emulator):
+    arm = Arm(emulator.http)
+    rg = unique("rg-dps-tpm-")
+    arm.group(rg)
+    return create_env(arm, emulator, rg)
+
+
+@pytest.fixture(scope="module")
+def device(tmp_path_factory: pytest.TempPathFactory) -> DeviceTpm:
+    with running_swtpm(tmp_path_factory.mktemp("swtpm")) as tcti:
+        opened = open_device_tpm(tcti)
+        yield opened
+        opened.close()
+
+
+def tpm_body(device: DeviceTpm, registration_id: str, **extra) -> dict:
+    return {"registrationId": registration_id,
+            "tpm": {"endorsementKey": device.endorsement_key_b64, "storageRootKey": device.storage_root_key_b64},
+            **extra}
+
+
+def enroll(env, device: DeviceTpm, registration_id: str, **extra) -> None:
+    env.put_enrollment({"registrationId": registration_id, "credentialPolicyName": "default",
+                        "attestation": {"type": "tpm", "tpm": {"endorsementKey": device.endorsement_key_b64}},
+                        **extra})
+
+
+def challenge(env, device: DeviceTpm, registration_id: str) -> str:
+    r = env.register(registration_id, body=tpm_body(device, registration_id))
+    assert r.status_code == 401, r.text
+    return r.json()["authenticationKey"]
+
+
+def tpm_token(env, device: DeviceTpm, key, registration_id: str) -> str:
+    return signed_sas(f"{env.id_scope}/registrations/{registration_id}", lambda data: device.hmac(key, data),
+                      "registration")
+
+
+def test_register_with_a_real_tpm_issues_a_chain_and_a_hub_identity(env, device):
+    reg = unique("tpm-")
+    enroll(env, device, reg)
+    key = device.import_challenge(challenge(env, device, reg))
+    try:
+        token = tpm_token(env, device, key, reg)
+    finally:
+        device.esapi.flush_context(key)
+    operation = env.provision(reg, token=token, body=tpm_body(device, reg), csr=csr_b64(reg)[1])
+    state = operation["registrationState"]
+    assert state["status"] == "assigned" and state["deviceId"] == reg and state["assignedHub"] == env.hub_host
+    verify_issued(env, operation, reg)
+    # the hub key comes back wrapped for this TPM; once imported it signs what the hub checks
+    hub_key = device.import_challenge(state["tpm"]["authenticationKey"])
+    try:
+        hub_device = env.hub_device(reg).json()
+        assert hub_device["authentication"]["type"] == "certificateAuthority"
+        parse_challenge(base64.b64decode(state["tpm"]["authenticationKey"]))
+    finally:
+        device.esapi.flush_context(hub_key)
+
+
+def test_without_a_csr_the_hub_device_uses_the_key_in_the_tpm(env, device):
+    reg = unique("tpm-sas-")
+    enroll(env, device, reg, credentialPolicyName=None)
+    key = device.import_challenge(challenge(env, device, reg))
+    token = tpm_token(env, device, key, reg)
+    device.esapi.flush_context(key)
+    state = env.provision(reg, token=token, body=tpm_body(device, reg))["registrationState"]
+    hub_key = device.import_challenge(state["tpm"]["authenticationKey"])
+    signed = device.hmac(hub_key, b"probe")
+    device.esapi.flush_context(hub_key)
+    hub_device = env.hub_device(reg).json()
+    assert hub_device["authentication"]["type"] == "sas"
+    stored = base64.b64decode(hub_device["authentication"]["symmetricKey"]["primaryKey"])
+    assert hmac.new(stored, b"probe", hashlib.sha256).digest() == signed
+
+
+def test_refusals(env, device, tmp_path):
+    reg = unique("tpm-bad-")
+    enroll(env, device, reg)
+    # another TPM's EK
+    with running_swtpm(tmp_path / "other") as tcti:
+        other = open_device_tpm(tcti)
+        other_body = tpm_body(other, reg)
+        other.close()
+    assert_dps_error(env.register(reg, body=other_body), 401, 401000)
+    # malformed keys
+    bad = tpm_body(device, reg)
+    bad["tpm"]["storageRootKey"] = base64.b64encode(b"\x00\x05abc").decode()
+    assert_dps_error(env.register(reg, body=bad), 400, 400023)
+    assert_dps_error(env.register(reg, body={"registrationId": reg, "tpm": "x"}), 400, 400001)
+    # a SAS before any challenge, then a wrong one
+    key = device.import_challenge(challenge(env, device, reg))
+    wrong = signed_sas(f"{env.id_scope}/registrations/{reg}", lambda data: b"\x00" * 32, "registration")
+    assert_dps_error(env.register(reg, token=wrong, body=tpm_body(device, reg)), 401, 401000)
+    # a replayed (older) challenge: a newer one replaced its key
+    old_token = tpm_token(env, device, key, reg)
+    device.esapi.flush_context(key)
+    challenge(env, device, reg)
+    assert_dps_error(env.register(reg, token=old_token, body=tpm_body(device, reg)), 401, 401000)
+    # a disabled enrollment: the challenge is answered, the registration refused
+    enroll(env, device, reg, provisioningStatus="disabled")
+    key = device.import_challenge(challenge(env, device, reg))
+    token = tpm_token(env, device, key, reg)
+    device.esapi.flush_context(key)
+    assert_dps_error(env.register(reg, token=token, body=tpm_body(device, reg)), 403, 403001)
+
+
+def test_a_sas_without_a_challenge_is_refused(env, device):
+    reg = unique("tpm-none-")
+    enroll(env, device, reg)
+    token = signed_sas(f"{env.id_scope}/registrations/{reg}", lambda data: b"\x01" * 32, "registration")
+    body = assert_dps_error(env.register(reg, token=token, body=tpm_body(device, reg)), 401, 401000)
+    assert "challenge" in body["message"]
