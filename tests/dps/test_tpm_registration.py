@@ -7,8 +7,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import signal
 
 import pytest
+import requests
 
 from tests.support.swtpm import require_tpm_stack, running_swtpm
 
@@ -136,3 +138,22 @@ def test_a_sas_without_a_challenge_is_refused(env, device):
     token = signed_sas(f"{env.id_scope}/registrations/{reg}", lambda data: b"\x01" * 32, "registration")
     body = assert_dps_error(env.register(reg, token=token, body=tpm_body(device, reg)), 401, 401000)
     assert "challenge" in body["message"]
+
+
+def test_a_restart_between_the_challenge_and_the_register(tmp_path, emulator_with, device):
+    data = tmp_path / "data"
+    first = emulator_with(data_dir=data)
+    arm = Arm(first.http)
+    arm.group("rg-tpm-restart")
+    env = create_env(arm, first, "rg-tpm-restart")
+    reg = unique("tpm-restart-")
+    enroll(env, device, reg)
+    key = device.import_challenge(challenge(env, device, reg))
+    token = tpm_token(env, device, key, reg)
+    device.esapi.flush_context(key)
+    first.stop(signal.SIGKILL)  # the challenge's key must already be durable
+    second = emulator_with(data_dir=data)
+    env.https, env.http, env.ca_file = second.https, second.http, second.ca_file
+    env.session = requests.Session()
+    operation = env.provision(reg, token=token, body=tpm_body(device, reg), csr=csr_b64(reg)[1])
+    verify_issued(env, operation, reg)
