@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from provider.common import new_access_key
-from provider.dps import records
+from provider.dps import records, tpm_attestation
 from provider.dps.attestation import ca_reference_certificate, certificate_info, load_certificate
 from provider.dps.body import bad, read_object, read_string
 
@@ -80,6 +80,9 @@ def normalise_attestation(emu: Emulator, dps_doc: dict[str, Any], kind: str, val
         if kind == records.GROUP:
             raise bad("Enrollment groups do not support TPM attestation.")
         out["tpm"] = {k: tpm[k] for k in ("endorsementKey", "storageRootKey") if isinstance(tpm.get(k), str)}
+        problem = tpm_attestation.enrollment_key_problem(out["tpm"])
+        if problem:
+            raise bad(f"{problem}.")
     elif kind_name == "x509":
         given = read_object(attestation.get("x509"), "attestation.x509", required=True) or {}
         old_x509 = (old or {}).get("x509") or {}

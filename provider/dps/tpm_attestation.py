@@ -39,6 +39,19 @@ def _crypto() -> Any:
     return tpm_crypto
 
 
+def enrollment_key_problem(keys: dict[str, str]) -> str | None:
+    """Why an enrollment's EK or SRK cannot be used (None when both can). Without the extra the keys are
+    checked at the challenge instead."""
+    if tpm_crypto is None:
+        return None
+    try:
+        for name, value in keys.items():
+            tpm_crypto.check_key(tpm_crypto.parse_public(value, f"attestation.tpm.{name}"), f"attestation.tpm.{name}")
+    except tpm_crypto.TpmInputError as exc:
+        return str(exc)
+    return None
+
+
 def tpm_enrollment(store: Store, dps_key: str, registration_id: str) -> dict[str, Any] | None:
     """The individual enrollment for `registration_id` when it uses TPM attestation."""
     individual = records.get_enrollment(store, dps_key, records.INDIVIDUAL, registration_id)

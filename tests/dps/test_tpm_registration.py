@@ -157,3 +157,18 @@ def test_a_restart_between_the_challenge_and_the_register(tmp_path, emulator_wit
     env.session = requests.Session()
     operation = env.provision(reg, token=token, body=tpm_body(device, reg), csr=csr_b64(reg)[1])
     verify_issued(env, operation, reg)
+
+
+def test_the_service_api_refuses_keys_that_are_not_tpm_storage_keys(env, device):
+    reg = unique("tpm-enroll-")
+    for ek, message in (("AAAA", "not a valid TPM2B_PUBLIC"), ("not base64!", "not a valid TPM2B_PUBLIC")):
+        r = env.service("PUT", f"/enrollments/{reg}", {"registrationId": reg,
+                                                         "attestation": {"type": "tpm", "tpm": {"endorsementKey": ek}}})
+        assert r.status_code == 400 and r.json()["errorCode"] == 400006 and message in r.json()["message"], r.text
+    r = env.service("PUT", f"/enrollments/{reg}", {"registrationId": reg, "attestation": {"type": "tpm", "tpm": {
+        "endorsementKey": device.endorsement_key_b64, "storageRootKey": device.storage_root_key_b64}}})
+    assert r.status_code == 200, r.text
+    assert r.json()["attestation"]["tpm"]["endorsementKey"] == device.endorsement_key_b64
+    assert "_tpmChallenge" not in r.text
+    challenge(env, device, reg)
+    assert "_tpmChallenge" not in env.service("GET", f"/enrollments/{reg}").text
