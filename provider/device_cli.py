@@ -2,7 +2,8 @@
 
 Generates a P-384 key and a CSR (CN = registration id), registers over HTTPS with symmetric-key
 attestation (the individual enrollment's key, or `--group-key` to derive the device key from an
-enrollment group's key) or X.509 attestation (`--cert`/`--cert-key`), polls the operation, then
+enrollment group's key), X.509 attestation (`--cert`/`--cert-key`) or TPM attestation (`--tpm`: the
+challenge round, then a SAS the TPM signs), polls the operation, then
 writes the private key (mode 0600) and the issued chain (leaf, issuing CA, root) as PEM and prints
 the assigned hub and device id. The key never leaves this process except into `--csr-key-out`.
 """
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from provider.common import der_to_pem
-from provider.dps.sas import derive_device_key, generate_sas
+from provider.dps.sas import derive_device_key, generate_sas, signed_sas
 
 DEFAULT_API_VERSION = "2025-07-01-preview"
 POLL_TIMEOUT_SECONDS = 60
@@ -39,9 +40,14 @@ def register_command(subparsers: Any) -> None:
     reg.add_argument("--csr-key-out", help="where to write the new private key (default: <registration-id>.key.pem)")
     reg.add_argument("--chain-out", help="where to write the issued chain (default: <registration-id>.chain.pem)")
     reg.add_argument("--ca-file", help="PEM CA that signs the emulator's TLS certificate (adr-emulator ca-cert)")
+    reg.add_argument("--tpm", metavar="TCTI", help="TPM attestation with the TPM at this TCTI, e.g. "
+                     "swtpm:host=127.0.0.1,port=2321 (needs the `tpm` extra); enroll its EK first (device tpm-ek)")
     reg.add_argument("--no-csr", action="store_true", help="register without a CSR (no certificate is issued)")
     reg.add_argument("--api-version", default=DEFAULT_API_VERSION, help=f"device API version ({DEFAULT_API_VERSION})")
     reg.set_defaults(func=run_register)
+    ek = device_sub.add_parser("tpm-ek", help="print a TPM's endorsementKey and storageRootKey (creating them)")
+    ek.add_argument("--tpm", metavar="TCTI", required=True, help="e.g. swtpm:host=127.0.0.1,port=2321")
+    ek.set_defaults(func=run_tpm_ek)
 
     sas = subparsers.add_parser("sas", help="print a SharedAccessSignature token (DPS or IoT Hub service API)")
     sas.add_argument("--resource", required=True,
@@ -63,6 +69,48 @@ def run_sas(args: Any) -> int:
         print(f"adr-emulator sas: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _open_tpm(tcti: str) -> Any:
+    """The device's TPM; tpm2-pytss is the optional `tpm` extra, so it is imported only when asked for."""
+    try:
+        from provider.tpm_device import open_device_tpm  # lazy: the optional `tpm` extra (tpm2-pytss)
+    except ImportError:
+        raise SystemExit("device: --tpm needs the `tpm` extra: apt-get install -y libtss2-dev, then "
+                         "pip install 'adr-emulator[tpm]'") from None
+    try:
+        return open_device_tpm(tcti)
+    except Exception as exc:  # noqa: BLE001 - the TSS reports an unreachable or failing TPM in its own types
+        raise SystemExit(f"device: cannot open the TPM at {tcti}: {exc}") from None
+
+
+def run_tpm_ek(args: argparse.Namespace) -> int:
+    """What an enrollment needs from this TPM (and the registration id an SDK would derive)."""
+    device = _open_tpm(args.tpm)
+    try:
+        print(f"endorsementKey:  {device.endorsement_key_b64}")
+        print(f"storageRootKey:  {device.storage_root_key_b64}")
+        print(f"registrationId:  {device.derived_registration_id}  (what a device SDK derives when given none)")
+    finally:
+        device.close()
+    return 0
+
+
+def _tpm_token(session: Any, url: str, args: argparse.Namespace, device: Any, body: dict[str, Any],
+               verify: Any) -> str | None:
+    """Round 1: send the EK and SRK, import the challenge, and sign the SAS with the key the TPM now holds."""
+    resp = session.put(f"{url}/register", params={"api-version": args.api_version}, json=body, verify=verify,
+                       timeout=30)
+    challenge = resp.json().get("authenticationKey") if resp.status_code == 401 else None
+    if not challenge:
+        print(f"device register: no TPM challenge: {_error_text(resp)}", file=sys.stderr)
+        return None
+    key = device.import_challenge(challenge)
+    try:
+        return signed_sas(f"{args.id_scope}/registrations/{args.registration_id}",
+                          lambda data: device.hmac(key, data), "registration")
+    finally:
+        device.esapi.flush_context(key)
 
 
 def _new_key_and_csr(registration_id: str) -> tuple[Any, str]:
@@ -105,8 +153,8 @@ def run_register(args: argparse.Namespace) -> int:
     import requests
 
 
-    if not args.key and not args.cert:
-        print("device register: give --key (symmetric key) or --cert/--cert-key (X.509)", file=sys.stderr)
+    if not args.key and not args.cert and not args.tpm:
+        print("device register: give --key (symmetric key), --cert/--cert-key (X.509) or --tpm", file=sys.stderr)
         return 2
     if args.cert and not args.cert_key:
         print("device register: --cert needs --cert-key", file=sys.stderr)
@@ -128,10 +176,19 @@ def run_register(args: argparse.Namespace) -> int:
     if args.cert:
         session.cert = (args.cert, args.cert_key)
     body: dict[str, Any] = {"registrationId": registration_id}
+    device = _open_tpm(args.tpm) if args.tpm else None
+    if device is not None:
+        body["tpm"] = {"endorsementKey": device.endorsement_key_b64, "storageRootKey": device.storage_root_key_b64}
     private_key = None
     if not args.no_csr:
         private_key, body["csr"] = _new_key_and_csr(registration_id)
     try:
+        if device is not None:
+            token = _tpm_token(session, url, args, device, {k: body[k] for k in ("registrationId", "tpm")}, verify)
+            device.close()
+            if token is None:
+                return 1
+            headers["Authorization"] = token
         resp = session.put(f"{url}/register", params={"api-version": args.api_version}, json=body, headers=headers,
                            verify=verify, timeout=30)
         if resp.status_code not in (200, 202):

@@ -21,7 +21,7 @@ from tpm2_pytss.types import (
     TPMT_SYM_DEF,
 )
 
-from provider.dps.tpm import INNER_WRAP, parse_challenge
+from provider.dps.tpm import INNER_WRAP, parse_challenge, registration_id_for
 
 EK_HANDLE = 0x81010001
 SRK_HANDLE = 0x81000001
@@ -52,6 +52,11 @@ class DeviceTpm:
     @property
     def endorsement_key_b64(self) -> str:
         return base64.b64encode(self.ek_public.marshal()).decode()
+
+    @property
+    def derived_registration_id(self) -> str:
+        """The registration id a device SDK uses when given none."""
+        return registration_id_for(self.endorsement_key_b64)
 
     @property
     def storage_root_key_b64(self) -> str:

@@ -127,10 +127,5 @@ certificateAuthorityType  # unused variable (provider/resources/certificate_auth
 userAssignedIdentity  # unused variable (provider/resources/namespaces.py:49)
 inboundCallerIdentity  # unused variable (provider/resources/namespaces.py:55)
 provisioning  # unused variable (provider/resources/namespaces.py:65)
-# TPM attestation (issue 14): the device side is driven by the swtpm tests now and by `device register --tpm` next.
-registration_id_for  # unused function (provider/dps/tpm.py): the id a device SDK derives from its EK
 _.hashAlg  # unused attribute (provider/dps/tpm.py): a TPM structure field, marshalled
 _.authPolicy  # unused attribute (provider/tpm_device.py): a TPM structure field, marshalled
-_.storage_root_key_b64  # unused property (provider/tpm_device.py)
-_.import_challenge  # unused method (provider/tpm_device.py)
-open_device_tpm  # unused function (provider/tpm_device.py)

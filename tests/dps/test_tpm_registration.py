@@ -8,6 +8,8 @@ import base64
 import hashlib
 import hmac
 import signal
+import subprocess
+import sys
 
 import pytest
 import requests
@@ -17,11 +19,11 @@ from tests.support.swtpm import require_tpm_stack, running_swtpm
 require_tpm_stack()
 
 from provider.dps.sas import signed_sas  # noqa: E402
-from provider.dps.tpm import parse_challenge  # noqa: E402
+from provider.dps.tpm import parse_challenge, registration_id_for  # noqa: E402
 from provider.tpm_device import DeviceTpm, open_device_tpm  # noqa: E402
 from tests.dps.test_dps_device_api import assert_dps_error, verify_issued  # noqa: E402
 from tests.support.dps_helpers import create_env, csr_b64, unique  # noqa: E402
-from tests.support.emulator_process import Arm  # noqa: E402
+from tests.support.emulator_process import ROOT, Arm  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -172,3 +174,31 @@ def test_the_service_api_refuses_keys_that_are_not_tpm_storage_keys(env, device)
     assert "_tpmChallenge" not in r.text
     challenge(env, device, reg)
     assert "_tpmChallenge" not in env.service("GET", f"/enrollments/{reg}").text
+
+
+def test_the_device_cli_with_a_tpm(env, tmp_path):
+    """`device tpm-ek` prints what to enroll; `device register --tpm` runs both rounds and writes the chain."""
+    reg = unique("tpm-cli-")
+    with running_swtpm(tmp_path / "cli-tpm") as tcti:
+        shown = subprocess.run([sys.executable, "-m", "provider", "device", "tpm-ek", "--tpm", tcti],
+                               capture_output=True, text=True, timeout=60, cwd=ROOT)
+        assert shown.returncode == 0, shown.stderr
+        fields = dict(line.split(":", 1) for line in shown.stdout.splitlines())
+        assert fields["registrationId"].split()[0] == registration_id_for(fields["endorsementKey"].strip())
+        env.put_enrollment({"registrationId": reg, "credentialPolicyName": "default", "attestation": {
+            "type": "tpm", "tpm": {"endorsementKey": fields["endorsementKey"].strip()}}})
+        key_out, chain_out = tmp_path / "dev.key.pem", tmp_path / "dev.chain.pem"
+        result = subprocess.run(
+            [sys.executable, "-m", "provider", "device", "register", "--dps", env.https, "--id-scope", env.id_scope,
+             "--registration-id", reg, "--tpm", tcti, "--csr-key-out", str(key_out), "--chain-out", str(chain_out),
+             "--ca-file", env.ca_file], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"deviceId:    {reg}" in result.stdout
+    pems = chain_out.read_text().split("-----END CERTIFICATE-----")[:-1]
+    assert len(pems) == 3
+    leaf, ica, root = (tmp_path / f"c{i}.pem" for i in range(3))
+    for path, text in zip((leaf, ica, root), pems, strict=True):
+        path.write_text(text.strip() + "\n-----END CERTIFICATE-----\n")
+    verified = subprocess.run(["openssl", "verify", "-CAfile", str(root), "-untrusted", str(ica), str(leaf)],
+                              capture_output=True, text=True, timeout=30)
+    assert verified.returncode == 0 and verified.stdout.strip().endswith(": OK"), verified.stdout + verified.stderr

@@ -15,9 +15,12 @@ def readme_block(heading: str) -> str:
     return re.search(r"```bash\n(.*?)```", section, re.S).group(1)
 
 
-def run_walkthrough(heading: str, tmp_path, emulator_with) -> subprocess.CompletedProcess:
+def run_walkthrough(heading: str, tmp_path, emulator_with,
+                    replacements: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """A README shell block against a fresh emulator (its ports, this checkout's templates and CLI)."""
     script = readme_block(heading)
+    for old, new in (replacements or {}).items():
+        script = script.replace(old, new)
     emu = emulator_with(data_dir=tmp_path / ".adr-emulator")
     http_port = emu.http.rsplit(":", 1)[1]
     https_port = emu.https.rsplit(":", 1)[1]
@@ -68,3 +71,18 @@ def test_provision_a_device_with_the_ga_model(tmp_path, emulator_with):
     result = run_walkthrough("### The same with the GA model (api-version 2026-11-01)", tmp_path, emulator_with)
     assert "ga-00: OK" in result.stdout  # openssl verify: leaf <- ICA <- root
     assert '"certificatePolicyName": "fleet"' in result.stdout
+
+
+def test_provision_a_tpm_device(tmp_path, emulator_with):
+    from tests.support.swtpm import port_pair, require_tpm_stack  # lazy: only this walk-through needs the TPM stack
+
+    require_tpm_stack()
+    port, control = port_pair()
+    heading = "### Provision a TPM device (swtpm)"
+    original = readme_block(heading)
+    assert "port=2321" in original and "port=2322" in original and "127.0.0.1/2321" in original
+    result = run_walkthrough(heading, tmp_path, emulator_with,
+                             {"port=2321": f"port={port}", "port=2322": f"port={control}",
+                              "127.0.0.1/2321": f"127.0.0.1/{port}"})
+    assert "tpm-cert-00: OK" in result.stdout
+    assert (tmp_path / "tpm-001.key.pem").stat().st_mode & 0o777 == 0o600

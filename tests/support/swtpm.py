@@ -30,7 +30,7 @@ def require_tpm_stack() -> None:
         pytest.skip(MISSING, allow_module_level=True)
 
 
-def _port_pair() -> tuple[int, int]:
+def port_pair() -> tuple[int, int]:
     """Two free adjacent ports: the swtpm TCTI dials the control channel at the server port + 1."""
     for _ in range(50):
         with socket.socket() as server, socket.socket() as control:
@@ -48,7 +48,7 @@ def _port_pair() -> tuple[int, int]:
 def running_swtpm(state_dir: Path) -> Iterator[str]:
     """Start `swtpm` with its state in `state_dir` (reuse the dir to keep the TPM); yield its TCTI string."""
     state_dir.mkdir(parents=True, exist_ok=True)
-    port, ctrl = _port_pair()
+    port, ctrl = port_pair()
     process = subprocess.Popen(
         ["swtpm", "socket", "--tpm2", "--tpmstate", f"dir={state_dir}",
          "--server", f"type=tcp,port={port},bindaddr=127.0.0.1", "--ctrl", f"type=tcp,port={ctrl},bindaddr=127.0.0.1",
