@@ -202,3 +202,21 @@ def test_the_device_cli_with_a_tpm(env, tmp_path):
     verified = subprocess.run(["openssl", "verify", "-CAfile", str(root), "-untrusted", str(ica), str(leaf)],
                               capture_output=True, text=True, timeout=30)
     assert verified.returncode == 0 and verified.stdout.strip().endswith(": OK"), verified.stdout + verified.stderr
+
+
+def test_renewal_is_another_challenge_and_register(env, device):
+    """Re-registration with a new CSR: a new challenge, a new leaf for the same device, the old one replaced."""
+    reg = unique("tpm-renew-")
+    enroll(env, device, reg)
+    leaves = []
+    for _ in range(2):
+        key = device.import_challenge(challenge(env, device, reg))
+        token = tpm_token(env, device, key, reg)
+        device.esapi.flush_context(key)
+        operation = env.provision(reg, token=token, body=tpm_body(device, reg), csr=csr_b64(reg)[1])
+        assert operation["registrationState"]["deviceId"] == reg
+        leaves.append(verify_issued(env, operation, reg))
+    assert leaves[0].serial_number != leaves[1].serial_number
+    assert leaves[0].public_key() != leaves[1].public_key()
+    registration = env.service("GET", f"/registrations/{reg}").json()
+    assert registration["issuedCertificate"]["serialNumber"].lstrip("0") == f"{leaves[1].serial_number:X}".lstrip("0")
