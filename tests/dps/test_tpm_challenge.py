@@ -11,7 +11,7 @@ import struct
 
 import pytest
 
-from tests.support.swtpm import require_tpm_stack, running_swtpm
+from tests.support.swtpm import device_in_swtpm, require_tpm_stack, running_swtpm
 
 require_tpm_stack()
 
@@ -25,10 +25,8 @@ from provider.tpm_device import DeviceTpm, open_device_tpm  # noqa: E402
 
 @pytest.fixture(scope="module")
 def device(tmp_path_factory: pytest.TempPathFactory) -> DeviceTpm:
-    with running_swtpm(tmp_path_factory.mktemp("swtpm")) as tcti:
-        opened = open_device_tpm(tcti)
+    with device_in_swtpm(tmp_path_factory.mktemp("swtpm")) as opened:
         yield opened
-        opened.close()
 
 
 def _challenge_for(device: DeviceTpm) -> tpm.TpmChallenge:

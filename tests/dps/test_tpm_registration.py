@@ -14,7 +14,7 @@ import sys
 import pytest
 import requests
 
-from tests.support.swtpm import require_tpm_stack, running_swtpm
+from tests.support.swtpm import device_in_swtpm, require_tpm_stack, running_swtpm
 
 require_tpm_stack()
 
@@ -36,10 +36,8 @@ def env(emulator):
 
 @pytest.fixture(scope="module")
 def device(tmp_path_factory: pytest.TempPathFactory) -> DeviceTpm:
-    with running_swtpm(tmp_path_factory.mktemp("swtpm")) as tcti:
-        opened = open_device_tpm(tcti)
+    with device_in_swtpm(tmp_path_factory.mktemp("swtpm")) as opened:
         yield opened
-        opened.close()
 
 
 def tpm_body(device: DeviceTpm, registration_id: str, **extra) -> dict:

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,3 +74,16 @@ def running_swtpm(state_dir: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
+
+
+@contextmanager
+def device_in_swtpm(state_dir: Path) -> Iterator[Any]:
+    """A fresh swtpm with the device's EK and SRK created: the `DeviceTpm`, closed afterwards."""
+    from provider.tpm_device import open_device_tpm  # lazy: callers have checked require_tpm_stack() first
+
+    with running_swtpm(state_dir) as tcti:
+        device = open_device_tpm(tcti)
+        try:
+            yield device
+        finally:
+            device.close()
