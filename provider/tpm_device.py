@@ -21,16 +21,15 @@ from tpm2_pytss.types import (
     TPMT_SYM_DEF,
 )
 
-from provider.dps.tpm import INNER_WRAP, parse_challenge, registration_id_for
+from provider.dps.tpm import EK_REQUIRED_ATTRIBUTES, INNER_WRAP, parse_challenge, registration_id_for
 
 EK_HANDLE = 0x81010001
 SRK_HANDLE = 0x81000001
 # PolicySecret(TPM_RH_ENDORSEMENT): the EK's auth policy in the TCG EK credential profile.
 EK_POLICY = bytes.fromhex("837197674484b3f81a90cc8d46a5d724fd52d76e06520b64f2a1da1b331469aa")
-_COMMON = TPMA_OBJECT.RESTRICTED | TPMA_OBJECT.DECRYPT | TPMA_OBJECT.FIXEDTPM | TPMA_OBJECT.FIXEDPARENT \
-    | TPMA_OBJECT.SENSITIVEDATAORIGIN
-EK_ATTRIBUTES = _COMMON | TPMA_OBJECT.ADMINWITHPOLICY
-SRK_ATTRIBUTES = _COMMON | TPMA_OBJECT.NODA | TPMA_OBJECT.USERWITHAUTH
+# what the service checks (a restricted decryption key fixed to this TPM), plus each key's authorisation
+EK_ATTRIBUTES = EK_REQUIRED_ATTRIBUTES | TPMA_OBJECT.ADMINWITHPOLICY
+SRK_ATTRIBUTES = EK_REQUIRED_ATTRIBUTES | TPMA_OBJECT.NODA | TPMA_OBJECT.USERWITHAUTH
 
 
 def _rsa_storage_template(attributes: TPMA_OBJECT, policy: bytes = b"") -> TPM2B_PUBLIC:

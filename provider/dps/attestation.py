@@ -165,10 +165,9 @@ def group_anchors(emu: Emulator, dps_doc: dict[str, Any], group: dict[str, Any])
 
 
 # ---- the two attestation paths ------------------------------------------------------------------------
-def _individual(store: DataStore, dps_key: str, registration_id: str, kind: str,
-                credential: str) -> dict[str, Any] | None:
-    """The individual enrollment for `registration_id`, which must use `kind` attestation."""
-    individual = records.get_enrollment(store, dps_key, records.INDIVIDUAL, registration_id)
+def _require_kind(individual: dict[str, Any] | None, registration_id: str, kind: str,
+                  credential: str) -> dict[str, Any] | None:
+    """The individual enrollment for `registration_id` (if any), which must use `kind` attestation."""
     if individual is not None:
         used = individual["attestation"].get("type")
         if used != kind:
@@ -177,24 +176,25 @@ def _individual(store: DataStore, dps_key: str, registration_id: str, kind: str,
     return individual
 
 
-def by_sas(store: DataStore, dps_key: str, id_scope: str, registration_id: str, token: str,
-           now: float) -> Attested:
-    """Symmetric-key attestation: the SAS token must verify with an enrollment's (derived) key."""
+def by_sas(store: DataStore, dps_key: str, id_scope: str, registration_id: str, token: str, now: float,
+           individual: dict[str, Any] | None) -> Attested:
+    """Symmetric-key attestation: the SAS token must verify with an enrollment's (derived) key.
+    `individual` is the registration id's individual enrollment, which the caller has read."""
     try:
         parsed = parse_sas(token)
         if parsed.expiry <= now:
             raise SasError("the SAS token has expired", expired=True)
     except SasError as exc:
-        raise _sas_refusal(exc) from None
+        raise sas_refusal(exc) from None
     resource = f"{id_scope}/registrations/{registration_id}"
-    individual = _individual(store, dps_key, registration_id, "symmetricKey", "a SAS token")
+    individual = _require_kind(individual, registration_id, "symmetricKey", "a SAS token")
     if individual is not None:
         attestation = individual["attestation"]
         keys = attestation.get("symmetricKey") or {}
         try:
             verify_sas(parsed, {"registration": [keys.get("primaryKey"), keys.get("secondaryKey")]}, resource, now)
         except SasError as exc:
-            raise _sas_refusal(exc) from None
+            raise sas_refusal(exc) from None
         used = _matching_key(parsed, [keys.get("primaryKey"), keys.get("secondaryKey")], resource, now)
         return Attested(individual, records.INDIVIDUAL, "symmetricKey", device_key=used)
     last_error: SasError | None = None
@@ -212,7 +212,7 @@ def by_sas(store: DataStore, dps_key: str, id_scope: str, registration_id: str, 
         used = _matching_key(parsed, derived, resource, now)
         return Attested(group, records.GROUP, "symmetricKey", group_id=group["enrollmentGroupId"], device_key=used)
     if last_error is not None and "resource" in last_error.message:
-        raise _sas_refusal(last_error)
+        raise sas_refusal(last_error)
     raise DpsError(errors.NO_ENROLLMENT,
                    f"No enrollment authenticates registration '{registration_id}' with this SAS token: there is no "
                    "individual enrollment for it and no symmetric-key enrollment group's derived key verifies it.")
@@ -230,7 +230,8 @@ def _matching_key(parsed: SasToken, keys: list[str | None], resource: str, now: 
     return None
 
 
-def _sas_refusal(exc: SasError) -> DpsError:
+def sas_refusal(exc: SasError) -> DpsError:
+    """A SAS that does not verify, as DPS answers it (expired tokens have their own code)."""
     code = errors.TOKEN_EXPIRED if exc.expired else errors.UNAUTHORIZED
     return DpsError(code, f"Unauthorized: {exc.message}.")
 
@@ -254,7 +255,8 @@ def by_certificate(emu: Emulator, dps_doc: dict[str, Any], registration_id: str,
                        f"to {_utc(leaf.not_valid_after_utc)}.")
     store = emu.store
     dps_key = dps_doc["id"].lower()
-    individual = _individual(store, dps_key, registration_id, "x509", "a client certificate")
+    individual = _require_kind(records.get_enrollment(store, dps_key, records.INDIVIDUAL, registration_id),
+                               registration_id, "x509", "a client certificate")
     if individual is not None:
         attestation = individual["attestation"]
         if _matches_enrolled(leaf, attestation):

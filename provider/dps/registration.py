@@ -132,12 +132,12 @@ def authenticate(emu: Emulator, dps_doc: dict[str, Any], id_scope: str, registra
     chain). A TPM's keys without a SAS get the 401 challenge."""
     dps_key = dps_doc["id"].lower()
     if evidence.sas_token:
-        tpm_enrollment = tpm_attestation.tpm_enrollment(emu.store, dps_key, registration_id)
-        if tpm_enrollment is not None:
-            return tpm_attestation.by_sas(emu.store, dps_key, id_scope, tpm_enrollment, registration_id,
-                                          evidence.sas_token, emu.now().timestamp())
+        individual = records.get_enrollment(emu.store, dps_key, records.INDIVIDUAL, registration_id)
+        if tpm_attestation.uses_tpm(individual):
+            return tpm_attestation.by_sas(id_scope, individual, registration_id, evidence.sas_token,
+                                          emu.now().timestamp())
         return attestation.by_sas(emu.store, dps_key, id_scope, registration_id, evidence.sas_token,
-                                  emu.now().timestamp())
+                                  emu.now().timestamp(), individual)
     if tpm is not None:
         tpm_attestation.challenge(emu.store, dps_key, registration_id, tpm)
     if evidence.client_chain_der:

@@ -18,7 +18,7 @@ import binascii
 from typing import Any, NoReturn
 
 from provider.dps import errors, records
-from provider.dps.attestation import Attested
+from provider.dps.attestation import Attested, sas_refusal
 from provider.dps.errors import DpsError
 from provider.dps.sas import SasError, parse_sas, verify_sas
 from provider.store import Store
@@ -52,12 +52,14 @@ def enrollment_key_problem(keys: dict[str, str]) -> str | None:
     return None
 
 
+def uses_tpm(enrollment: dict[str, Any] | None) -> bool:
+    return enrollment is not None and enrollment["attestation"].get("type") == "tpm"
+
+
 def tpm_enrollment(store: Store, dps_key: str, registration_id: str) -> dict[str, Any] | None:
     """The individual enrollment for `registration_id` when it uses TPM attestation."""
     individual = records.get_enrollment(store, dps_key, records.INDIVIDUAL, registration_id)
-    if individual is not None and individual["attestation"].get("type") == "tpm":
-        return individual
-    return None
+    return individual if uses_tpm(individual) else None
 
 
 def _decoded(value: Any) -> bytes | None:
@@ -105,20 +107,19 @@ def _make(crypto: Any, ek: Any, srk: Any) -> Any:
         raise DpsError(errors.TPM_INVALID, str(exc)) from None
 
 
-def by_sas(store: Store, dps_key: str, id_scope: str, enrollment: dict[str, Any], registration_id: str, token: str,
-           now: float) -> Attested:
+def by_sas(id_scope: str, enrollment: dict[str, Any], registration_id: str, token: str, now: float) -> Attested:
     """Round 2 (and polls): the SAS must verify with the key of the latest challenge."""
     kept = enrollment.get(CHALLENGE_FIELD)
     if not kept:
         raise DpsError(errors.UNAUTHORIZED, f"Unauthorized: '{registration_id}' uses TPM attestation; send its "
                        "endorsementKey and storageRootKey first to get an authenticationKey challenge.")
     try:
-        parsed = parse_sas(token)
-        verify_sas(parsed, {"registration": [kept["key"]]}, f"{id_scope}/registrations/{registration_id}", now)
+        verify_sas(parse_sas(token), {"registration": [kept["key"]]}, f"{id_scope}/registrations/{registration_id}",
+                   now)
     except SasError as exc:
-        code = errors.TOKEN_EXPIRED if exc.expired else errors.UNAUTHORIZED
-        raise DpsError(code, f"Unauthorized: {exc.message} (TPM: the SAS must be signed by the key of the latest "
-                       "authenticationKey challenge).") from None
+        refusal = sas_refusal(exc)
+        raise DpsError(refusal.error_code, f"{refusal.message} TPM: the SAS must be signed by the key of the "
+                       "latest authenticationKey challenge.") from None
     return Attested(enrollment, records.INDIVIDUAL, "tpm", extra={"storageRootKey": kept["storageRootKey"]})
 
 

@@ -19,9 +19,9 @@ from cryptography import x509
 
 from provider.dps.sas import derive_device_key
 from tests.e2e.client_venvs import ensure_venv
-from tests.support.dps_helpers import chain_from, csr_b64, new_key_b64, unique, write_client_files
+from tests.support.dps_helpers import chain_from, csr_b64, unique, write_client_files
 from tests.support.emulator_process import ROOT, Arm, EmulatorProcess
-from tests.support.ga_setup import GA, ca_path, create_ga_env, enroll_ga_group
+from tests.support.ga_setup import GA, ca_path, ga_env_with_group
 from tests.support.mqtt_devices import make_setup
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
@@ -118,11 +118,7 @@ def test_sdk_connects_with_a_ga_chain_and_is_refused_after_rotation(sdk_python, 
     leaf -> ICA -> root over HTTPS, the real device SDK connects to the hub over MQTT with it; after
     `revokeAndRotate` (the sync follows by itself) the same chain is refused."""
     arm = Arm(sdk_emulator.http)
-    rg = unique("rg-ga-sdk-")
-    arm.group(rg)
-    env = create_ga_env(arm, sdk_emulator, rg)
-    group_key = new_key_b64()
-    enroll_ga_group(env, "ga-sdk", group_key)
+    env, group_key = ga_env_with_group(arm, sdk_emulator, "ga-sdk")
     device_id = unique("ga-sdk-")
     key, csr = csr_b64(device_id)
     chain = chain_from(env.provision(device_id, key=derive_device_key(group_key, device_id), csr=csr))
@@ -135,7 +131,7 @@ def test_sdk_connects_with_a_ga_chain_and_is_refused_after_rotation(sdk_python, 
                      cert_file=cert_file, key_file=key_file, ca_file=env.ca_file, valid_from=valid_from,
                      valid_until=valid_until)
     assert out["reported"]["certificate"] == {"validFrom": valid_from, "validUntil": valid_until}
-    rotated = arm.post(f"{ca_path(rg, env.namespace, 'fleet-ica')}/revokeAndRotate", api_version=GA)
+    rotated = arm.post(f"{ca_path(env.rg, env.namespace, 'fleet-ica')}/revokeAndRotate", api_version=GA)
     assert rotated.status_code in (202, 204), rotated.text
     refused = run_device(sdk_python, action="hub-x509-refused", hub_host=env.hub_host, device_id=device_id,
                          cert_file=cert_file, key_file=key_file, ca_file=env.ca_file)

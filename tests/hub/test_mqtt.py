@@ -32,7 +32,7 @@ from tests.support.dps_helpers import (
     write_client_files,
 )
 from tests.support.emulator_process import Arm, EmulatorProcess
-from tests.support.ga_setup import GA, ca_path, create_ga_env, enroll_ga_group
+from tests.support.ga_setup import GA, ca_path, ga_env_with_group
 from tests.support.mqtt_devices import (
     DPS_MQTT_API,
     NOT_AUTHORISED,
@@ -105,11 +105,7 @@ def test_ga_policy_over_mqtt_then_revoke_and_rotate(mqtt_emulator, tmp_path):
     """The GA model over MQTT: a 2026-11-01 enrollment names a GA policy; the device registers over
     MQTT with a CSR, connects to the hub with leaf -> ICA; after revokeAndRotate it is refused."""
     arm = Arm(mqtt_emulator.http)
-    rg = unique("rg-ga-mqtt-")
-    arm.group(rg)
-    env = create_ga_env(arm, mqtt_emulator, rg)
-    group_key = new_key_b64()
-    enroll_ga_group(env, "ga-mqtt", group_key)
+    env, group_key = ga_env_with_group(arm, mqtt_emulator, "ga-mqtt")
     ga = Setup(mqtt_emulator, arm, env, group_key, tmp_path)
     device_id = unique("gam-")
     result, cert = provision_mqtt(ga, device_id)
@@ -118,7 +114,7 @@ def test_ga_policy_over_mqtt_then_revoke_and_rotate(mqtt_emulator, tmp_path):
     dev = ga.hub_device(device_id, cert)
     assert dev.connect() == 0
     dev.close()
-    assert arm.post(f"{ca_path(rg, env.namespace, 'fleet-ica')}/revokeAndRotate",
+    assert arm.post(f"{ca_path(env.rg, env.namespace, 'fleet-ica')}/revokeAndRotate",
                     api_version=GA).status_code in (202, 204)
     again = ga.hub_device(device_id, cert)
     try:

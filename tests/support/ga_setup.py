@@ -9,7 +9,7 @@ from __future__ import annotations
 import requests
 
 from tests.support.arm_helpers import hub_keys, hub_path, ns_path, unique
-from tests.support.dps_helpers import DpsEnv
+from tests.support.dps_helpers import DpsEnv, new_key_b64
 
 GA = "2026-11-01"
 HUB_NEWEST = "2026-10-01-preview"
@@ -89,3 +89,14 @@ def enroll_ga_group(env: DpsEnv, group_id: str, group_key: str) -> dict:
                                "certificateAuthorityName": "fleet-ica", "certificatePolicyName": "fleet",
                                "attestation": {"type": "symmetricKey", "symmetricKey": {
                                    "primaryKey": group_key, "secondaryKey": group_key}}}, group=True, api_version=GA)
+
+
+def ga_env_with_group(arm, emulator, prefix: str) -> tuple[DpsEnv, str]:
+    """A fresh resource group with the GA setup and an enrollment group `{prefix}` on the GA policy:
+    (the environment, the group's symmetric key)."""
+    rg = unique(f"rg-{prefix}-")
+    arm.group(rg)
+    env = create_ga_env(arm, emulator, rg)
+    group_key = new_key_b64()
+    enroll_ga_group(env, prefix, group_key)
+    return env, group_key
