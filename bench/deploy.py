@@ -18,7 +18,6 @@ import time
 
 import requests
 from _common import ROOT, start_bare_flask
-
 from tests.emulator_process import SUB, EmulatorProcess
 
 API = "2024-03-01"

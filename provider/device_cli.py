@@ -5,7 +5,9 @@ attestation (the individual enrollment's key, or `--group-key` to derive the dev
 enrollment group's key), X.509 attestation (`--cert`/`--cert-key`) or TPM attestation (`--tpm`: the
 challenge round, then a SAS the TPM signs), polls the operation, then
 writes the private key (mode 0600) and the issued chain (leaf, issuing CA, root) as PEM and prints
-the assigned hub and device id. The key never leaves this process except into `--csr-key-out`.
+the assigned hub and device id. The key never leaves this process except into `--csr-key-out`;
+with `--tpm-key` it is created in the TPM and signs the CSR there, and the file holds only the
+TPM's SRK-wrapped blob (`TSS2 PRIVATE KEY`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ def register_command(subparsers: Any) -> None:
     reg.add_argument("--ca-file", help="PEM CA that signs the emulator's TLS certificate (adr-emulator ca-cert)")
     reg.add_argument("--tpm", metavar="TCTI", help="TPM attestation with the TPM at this TCTI, e.g. "
                      "swtpm:host=127.0.0.1,port=2321 (needs the `tpm` extra); enroll its EK first (device tpm-ek)")
+    reg.add_argument("--tpm-key", action="store_true", help="with --tpm: create the certificate's key in the TPM "
+                     "(P-384 under the SRK); --csr-key-out then gets the TSS2 PRIVATE KEY blob tpm2-openssl loads")
     reg.add_argument("--no-csr", action="store_true", help="register without a CSR (no certificate is issued)")
     reg.add_argument("--api-version", default=DEFAULT_API_VERSION, help=f"device API version ({DEFAULT_API_VERSION})")
     reg.set_defaults(func=run_register)
@@ -113,17 +117,30 @@ def _tpm_token(session: Any, url: str, args: argparse.Namespace, device: Any, bo
         device.esapi.flush_context(key)
 
 
-def _new_key_and_csr(registration_id: str) -> tuple[Any, str]:
+def _csr_b64(registration_id: str, key: Any) -> str:
+    """A CSR with CN = registration id, signed by `key` (in this process, or in the TPM)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    key = ec.generate_private_key(ec.SECP384R1())
     csr = (x509.CertificateSigningRequestBuilder()
            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, registration_id)]))
            .sign(key, hashes.SHA384()))
-    return key, base64.b64encode(csr.public_bytes(serialization.Encoding.DER)).decode("ascii")
+    return base64.b64encode(csr.public_bytes(serialization.Encoding.DER)).decode("ascii")
+
+
+def _new_key_pem_and_csr(registration_id: str, device: Any, in_tpm: bool) -> tuple[bytes, str]:
+    """The certificate's key as the PEM to write, and its CSR: a P-384 key here, or one held by the TPM."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    if in_tpm:
+        with device.new_device_key() as tpm_key:
+            return tpm_key.pem, _csr_b64(registration_id, tpm_key.private_key)
+    key = ec.generate_private_key(ec.SECP384R1())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    return pem, _csr_b64(registration_id, key)
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -159,6 +176,9 @@ def run_register(args: argparse.Namespace) -> int:
     if args.cert and not args.cert_key:
         print("device register: --cert needs --cert-key", file=sys.stderr)
         return 2
+    if args.tpm_key and (not args.tpm or args.no_csr):
+        print("device register: --tpm-key needs --tpm and a CSR (not --no-csr)", file=sys.stderr)
+        return 2
     registration_id = args.registration_id
     base = args.dps.rstrip("/")
     url = f"{base}/{args.id_scope}/registrations/{registration_id}"
@@ -179,9 +199,9 @@ def run_register(args: argparse.Namespace) -> int:
     device = _open_tpm(args.tpm) if args.tpm else None
     if device is not None:
         body["tpm"] = {"endorsementKey": device.endorsement_key_b64, "storageRootKey": device.storage_root_key_b64}
-    private_key = None
+    key_pem = None
     if not args.no_csr:
-        private_key, body["csr"] = _new_key_and_csr(registration_id)
+        key_pem, body["csr"] = _new_key_pem_and_csr(registration_id, device, args.tpm_key)
     try:
         if device is not None:
             token = _tpm_token(session, url, args, device, {k: body[k] for k in ("registrationId", "tpm")}, verify)
@@ -219,15 +239,11 @@ def run_register(args: argparse.Namespace) -> int:
     print(f"assignedHub: {state.get('assignedHub')}")
     print(f"deviceId:    {state.get('deviceId')}")
     chain = state.get("issuedCertificateChain")
-    if private_key is not None and chain:
-        from cryptography.hazmat.primitives import serialization
-
+    if key_pem is not None and chain:
         key_out = Path(args.csr_key_out or f"{registration_id}.key.pem")
         chain_out = Path(args.chain_out or f"{registration_id}.chain.pem")
-        _write_private(key_out, private_key.private_bytes(serialization.Encoding.PEM,
-                                                          serialization.PrivateFormat.PKCS8,
-                                                          serialization.NoEncryption()))
+        _write_private(key_out, key_pem)
         chain_out.write_text(_chain_pem(chain))
-        print(f"key:         {key_out}")
+        print(f"key:         {key_out}" + (" (TSS2 PRIVATE KEY: only this TPM can load it)" if args.tpm_key else ""))
         print(f"chain:       {chain_out} ({len(chain)} certificates: leaf, issuing CA, root)")
     return 0

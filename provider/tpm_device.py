@@ -2,16 +2,23 @@
 
 Used by tests against a real `swtpm` and by the device CLI. The keys follow the SDKs' templates
 (`../shared/research/dps-tpm.md`): the EK at 0x81010001 and the SRK at 0x81000001, reused when
-already persisted; the imported HMAC key signs the registration SAS.
+already persisted; the imported HMAC key signs the registration SAS. A device key for the certificate (`--tpm-key`) is
+a P-384 signing key created under the SRK: its private part leaves the TPM only wrapped by the SRK,
+as a `TSS2 PRIVATE KEY` PEM that tpm2-openssl and tpm2-tss-engine load.
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from tpm2_pytss import ESAPI
-from tpm2_pytss.constants import ESYS_TR, TPM2_ALG, TPM2_CAP, TPM2_HR, TPM2_SE, TPMA_OBJECT
+from tpm2_pytss.constants import ESYS_TR, TPM2_ALG, TPM2_CAP, TPM2_ECC, TPM2_HR, TPM2_SE, TPMA_OBJECT
+from tpm2_pytss.cryptography import tpm_ecc_private_key
+from tpm2_pytss.tsskey import TSSPrivKey
 from tpm2_pytss.types import (
     TPM2B_DIGEST,
     TPM2B_MAX_BUFFER,
@@ -36,6 +43,14 @@ def _rsa_storage_template(attributes: TPMA_OBJECT, policy: bytes = b"") -> TPM2B
     area = TPMT_PUBLIC.parse(alg="rsa2048:aes128cfb", nameAlg=TPM2_ALG.SHA256, objectAttributes=attributes)
     area.authPolicy = TPM2B_DIGEST(policy)
     return TPM2B_PUBLIC(area)
+
+
+@dataclass
+class TpmDeviceKey:
+    """A key in the TPM: `private_key` signs through it (a `cryptography` key), `pem` reloads it later."""
+
+    private_key: ec.EllipticCurvePrivateKey
+    pem: bytes  # TSS2 PRIVATE KEY: the TPM2B_PUBLIC and the SRK-wrapped TPM2B_PRIVATE, never the key itself
 
 
 @dataclass
@@ -75,6 +90,17 @@ class DeviceTpm:
         private = self.esapi.import_(self.srk, bytes(inner_key), parts.public, parts.duplicate,
                                      parts.outer_seed, INNER_WRAP)
         return self.esapi.load(self.srk, private, parts.public)
+
+    @contextmanager
+    def new_device_key(self) -> Iterator[TpmDeviceKey]:
+        """A new P-384 signing key under the SRK, loaded while the block runs (a CSR whose key never leaves
+        this TPM), then flushed: a TPM without a resource manager has only a few object slots."""
+        blob = TSSPrivKey.create_ecc(self.esapi, curveID=TPM2_ECC.NIST_P384, parent=SRK_HANDLE)
+        handle = blob.load(self.esapi)
+        try:
+            yield TpmDeviceKey(tpm_ecc_private_key(self.esapi, handle), blob.to_pem())
+        finally:
+            self.esapi.flush_context(handle)
 
     def hmac(self, key: ESYS_TR, data: bytes) -> bytes:
         return bytes(self.esapi.hmac(key, TPM2B_MAX_BUFFER(data), TPM2_ALG.SHA256))

@@ -13,8 +13,18 @@ import sys
 
 import pytest
 import requests
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.support.swtpm import device_in_swtpm, require_tpm_stack, running_swtpm
+from tests.support.swtpm import (
+    device_in_swtpm,
+    openssl_with_tpm2,
+    require_tpm2_openssl,
+    require_tpm_stack,
+    running_swtpm,
+)
 
 require_tpm_stack()
 
@@ -22,7 +32,7 @@ from provider.dps.sas import signed_sas  # noqa: E402
 from provider.dps.tpm import parse_challenge, registration_id_for  # noqa: E402
 from provider.tpm_device import DeviceTpm, open_device_tpm  # noqa: E402
 from tests.dps.test_dps_device_api import assert_dps_error, verify_issued  # noqa: E402
-from tests.support.dps_helpers import create_env, csr_b64, unique  # noqa: E402
+from tests.support.dps_helpers import create_env, csr_b64, openssl_verify, pem, unique  # noqa: E402
 from tests.support.emulator_process import ROOT, Arm  # noqa: E402
 
 
@@ -218,3 +228,47 @@ def test_renewal_is_another_challenge_and_register(env, device):
     assert leaves[0].public_key() != leaves[1].public_key()
     registration = env.service("GET", f"/registrations/{reg}").json()
     assert registration["issuedCertificate"]["serialNumber"].lstrip("0") == f"{leaves[1].serial_number:X}".lstrip("0")
+
+
+def test_the_device_cli_with_the_certificate_key_in_the_tpm(env, tmp_path):
+    """`device register --tpm --tpm-key`: the TPM creates the key and signs the CSR; the key file holds only the
+    SRK-wrapped blob, the leaf certifies the TPM's key, and the TPM (through tpm2-openssl) signs with it."""
+    require_tpm2_openssl()
+    reg = unique("tpm-key-")
+    with running_swtpm(tmp_path / "key-tpm") as tcti:
+        device = open_device_tpm(tcti)
+        enroll(env, device, reg)
+        device.close()
+        key_out, chain_out = tmp_path / "dev.key.pem", tmp_path / "dev.chain.pem"
+        result = subprocess.run(
+            [sys.executable, "-m", "provider", "device", "register", "--dps", env.https, "--id-scope", env.id_scope,
+             "--registration-id", reg, "--tpm", tcti, "--tpm-key", "--csr-key-out", str(key_out),
+             "--chain-out", str(chain_out), "--ca-file", env.ca_file], capture_output=True, text=True, timeout=60,
+            cwd=ROOT)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "only this TPM can load it" in result.stdout
+        blob = key_out.read_text()
+        assert blob.startswith("-----BEGIN TSS2 PRIVATE KEY-----") and "BEGIN PRIVATE KEY" not in blob
+        assert key_out.stat().st_mode & 0o777 == 0o600
+        with pytest.raises(ValueError):
+            serialization.load_pem_private_key(blob.encode(), None)  # no software key in the file
+        leaf, ica, root = x509.load_pem_x509_certificates(chain_out.read_bytes())
+        assert openssl_verify(pem(root), pem(ica), leaf).returncode == 0
+        public = openssl_with_tpm2(tcti, "pkey", "-in", str(key_out), "-pubout")
+        assert public.returncode == 0, public.stderr
+        assert public.stdout == leaf.public_key().public_bytes(serialization.Encoding.PEM,
+                                                              serialization.PublicFormat.SubjectPublicKeyInfo)
+        message = tmp_path / "message"
+        message.write_bytes(b"signed in the TPM")
+        signed = openssl_with_tpm2(tcti, "dgst", "-sha384", "-sign", str(key_out), str(message))
+        assert signed.returncode == 0, signed.stderr
+    leaf.public_key().verify(signed.stdout, message.read_bytes(), ec.ECDSA(hashes.SHA384()))
+    with pytest.raises(InvalidSignature):
+        leaf.public_key().verify(signed.stdout, b"another message", ec.ECDSA(hashes.SHA384()))
+
+
+def test_tpm_key_needs_a_tpm(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "provider", "device", "register", "--dps", "https://localhost:1",
+                             "--id-scope", "0ne00000000", "--registration-id", "x", "--key", "AAAA", "--tpm-key"],
+                            capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 2 and "--tpm-key needs --tpm" in result.stderr

@@ -6,6 +6,9 @@ import re
 import subprocess
 import sys
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
 from tests.support.emulator_process import ROOT
 
 
@@ -74,9 +77,10 @@ def test_provision_a_device_with_the_ga_model(tmp_path, emulator_with):
 
 
 def test_provision_a_tpm_device(tmp_path, emulator_with):
-    from tests.support.swtpm import port_pair, require_tpm_stack  # lazy: only this walk-through needs the TPM stack
+    from tests.support.swtpm import port_pair, require_tpm2_openssl, require_tpm_stack  # lazy: the TPM stack
 
     require_tpm_stack()
+    require_tpm2_openssl()
     port, control = port_pair()
     heading = "### Provision a TPM device (swtpm)"
     original = readme_block(heading)
@@ -86,3 +90,7 @@ def test_provision_a_tpm_device(tmp_path, emulator_with):
                               "127.0.0.1/2321": f"127.0.0.1/{port}"})
     assert "tpm-cert-00: OK" in result.stdout
     assert (tmp_path / "tpm-001.key.pem").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "tpm-001.tss.pem").read_text().startswith("-----BEGIN TSS2 PRIVATE KEY-----")
+    renewed = x509.load_pem_x509_certificate((tmp_path / "tpm-001.chain.pem").read_bytes())
+    assert renewed.public_key().public_bytes(serialization.Encoding.PEM,
+                                             serialization.PublicFormat.SubjectPublicKeyInfo).decode() in result.stdout

@@ -31,6 +31,26 @@ def require_tpm_stack() -> None:
         pytest.skip(MISSING, allow_module_level=True)
 
 
+def require_tpm2_openssl() -> None:
+    """The tpm2 OpenSSL provider (Debian's tpm2-openssl), which loads TSS2 PRIVATE KEY blobs; CI must have it."""
+    modules = subprocess.run(["openssl", "version", "-m"], capture_output=True, text=True, timeout=10).stdout
+    directory = modules.partition('"')[2].rstrip().rstrip('"')
+    if not (Path(directory) / "tpm2.so").exists():
+        missing = "the tpm2 OpenSSL provider is not installed (apt-get install -y tpm2-openssl)"
+        if os.environ.get("CI"):
+            pytest.fail(missing)
+        pytest.skip(missing)
+
+
+def openssl_with_tpm2(tcti: str, *args: str) -> subprocess.CompletedProcess:
+    """Run `openssl` with the tpm2 provider preferred (otherwise OpenSSL exports a TPM key to the default
+    provider, which holds only its public half: "missing private key"), talking to the TPM at `tcti`."""
+    command, *rest = args
+    return subprocess.run(["openssl", command, "-provider", "tpm2", "-provider", "default",
+                           "-propquery", "?provider=tpm2", *rest],
+                          capture_output=True, timeout=30, env={**os.environ, "TPM2OPENSSL_TCTI": tcti})
+
+
 def port_pair() -> tuple[int, int]:
     """Two free adjacent ports: the swtpm TCTI dials the control channel at the server port + 1."""
     for _ in range(50):
