@@ -12,7 +12,8 @@ import time
 
 import requests
 from _common import start_bare_flask, summary
-from tests.emulator_process import SUB, EmulatorProcess
+
+from tests.support.emulator_process import SUB, EmulatorProcess
 
 API = "2026-03-01-preview"
 

@@ -18,7 +18,8 @@ import time
 
 import requests
 from _common import ROOT, start_bare_flask
-from tests.emulator_process import SUB, EmulatorProcess
+
+from tests.support.emulator_process import SUB, EmulatorProcess
 
 API = "2024-03-01"
 

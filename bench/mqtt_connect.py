@@ -163,8 +163,8 @@ def main() -> int:
         serve_baseline(args.serve_baseline)
         return 0
 
-    from tests.emulator_process import Arm, EmulatorProcess
-    from tests.test_mqtt import HUB_MQTT_API, make_setup
+    from tests.support.emulator_process import Arm, EmulatorProcess
+    from tests.support.mqtt_devices import HUB_MQTT_API, make_setup
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-mqtt-"))
     with EmulatorProcess("--mqtt-port", "0") as proc:
