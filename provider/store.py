@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     import sqlite_utils
 
 
+class PartialTransactionError(RuntimeError):
+    """A transaction opened with `savepoints=False` saw a nested block fail and carry on: rolled back."""
+
+
 class Database:
     """The connection as modules see it: `execute` and `query` go straight to sqlite3 (hot paths,
     start-up), while table helpers (`db["t"].insert(...)`, `table_names()`) come from sqlite-utils,
@@ -78,6 +82,14 @@ def register_schema(hook: SchemaHook) -> SchemaHook:
     return hook
 
 
+#: Indexed lookups of resource documents by a field (`Repository.find`): the expressions must be written
+#: exactly as in the index for SQLite to use it. Names are global for hubs and DPS; id scopes for DPS.
+RESOURCE_LOOKUPS = {
+    "name": "lower(json_extract(body, '$.name'))",
+    "idScope": "lower(json_extract(body, '$.properties.idScope'))",
+}
+
+
 def _core_schema(db: Database) -> None:
     db.execute(
         """CREATE TABLE IF NOT EXISTS resources (
@@ -94,6 +106,8 @@ def _core_schema(db: Database) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS resources_parent ON resources(parent, type, seq)")
     db.execute("CREATE INDEX IF NOT EXISTS resources_group ON resources(subscription, resource_group, seq)")
     db.execute("CREATE INDEX IF NOT EXISTS resources_type ON resources(type, subscription, seq)")
+    for field, expression in RESOURCE_LOOKUPS.items():
+        db.execute(f"CREATE INDEX IF NOT EXISTS resources_by_{field} ON resources(type, {expression})")
     db.execute("CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)")
     db.execute("CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
 
@@ -114,6 +128,8 @@ class Store:
         self.db = Database(conn)
         self._lock = threading.RLock()
         self._depth = 0
+        self._savepoints = True  # of the open outermost transaction (see `transaction`)
+        self._poisoned = False
         self.generation = 0  # counts committed transactions: lets readers cache what they derive from the data
         self._after_commit: list[Callable[[], None]] = []
         self.create_schema()
@@ -135,29 +151,43 @@ class Store:
 
     # -- transactions --------------------------------------------------------------------------
     @contextmanager
-    def transaction(self) -> Iterator[Database]:
+    def transaction(self, savepoints: bool = True) -> Iterator[Database]:
         """One SQLite transaction; a nested call is a SAVEPOINT inside it.
 
         A failure inside a nested block rolls back only that block (so a caller that catches the
         error, such as a template deployment recording a failed resource, keeps nothing of it);
         a failure that escapes the outermost block rolls back everything.
+
+        `savepoints=False` on the outermost block is for hot paths whose every failure aborts the
+        whole change (a DPS registration): nested blocks then cost no SAVEPOINT/RELEASE statements.
+        Should a nested block fail and its error be caught inside, the outer block cannot keep
+        only part of the work, so it rolls everything back and raises `PartialTransactionError`.
         """
         with self._lock:
             depth = self._depth
+            if depth == 0:
+                self._savepoints, self._poisoned = savepoints, False
+            marked = self._savepoints or depth == 0
             savepoint = f"sp{depth}"
-            self.db.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT {savepoint}")
+            if marked:
+                self.db.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT {savepoint}")
             self._depth += 1
             mark = len(self._after_commit)
             try:
                 yield self.db
+                if depth == 0 and self._poisoned:
+                    raise PartialTransactionError("a nested block failed inside a transaction without "
+                                                  "savepoints and its error was caught; nothing was kept")
             except BaseException:
                 self._depth -= 1
                 del self._after_commit[mark:]
                 if depth == 0:
                     self.db.execute("ROLLBACK")
-                else:
+                elif marked:
                     self.db.execute(f"ROLLBACK TO {savepoint}")
                     self.db.execute(f"RELEASE {savepoint}")
+                else:
+                    self._poisoned = True
                 raise
             self._depth -= 1
             if depth == 0:
@@ -165,7 +195,8 @@ class Store:
                 self.generation += 1
                 callbacks, self._after_commit = self._after_commit, []
             else:
-                self.db.execute(f"RELEASE {savepoint}")
+                if marked:
+                    self.db.execute(f"RELEASE {savepoint}")
                 callbacks = []
         for callback in callbacks:
             callback()
@@ -200,12 +231,11 @@ class Store:
     def next_value(self, name: str) -> int:
         """A monotonically increasing counter (creation order, paging)."""
         with self.transaction():
-            self.db.execute(
+            return self.db.execute(
                 "INSERT INTO counters(name, value) VALUES (?, 1) "
-                "ON CONFLICT(name) DO UPDATE SET value = value + 1",
+                "ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value",
                 (name,),
-            )
-            return self.db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()[0]
+            ).fetchone()[0]
 
     def get_setting(self, name: str) -> str | None:
         row = self.query_one("SELECT value FROM settings WHERE name = ?", (name,))

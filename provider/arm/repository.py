@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from provider.arm.ids import ResourceId
-from provider.store import Store, dumps
+from provider.store import RESOURCE_LOOKUPS, Store, dumps
 
 
 class Repository:
@@ -81,6 +81,13 @@ class Repository:
     def in_subscription(self, subscription: str, type_key: str, after_seq: int = 0,
                         limit: int | None = None) -> list[tuple[int, dict]]:
         return self._rows("subscription = ? AND type = ?", (subscription.lower(), type_key.lower()), after_seq, limit)
+
+    def find(self, type_key: str, field: str, value: str) -> list[dict[str, Any]]:
+        """Resources of a type whose `field` (a key of `RESOURCE_LOOKUPS`) equals `value`, case-insensitively:
+        one indexed query, however many resources there are."""
+        rows = self.store.query(f"SELECT body FROM resources WHERE type = ? AND {RESOURCE_LOOKUPS[field]} = ? "
+                                "ORDER BY seq", (type_key.lower(), value.lower()))
+        return [json.loads(r["body"]) for r in rows]
 
     def of_type(self, type_key: str) -> list[dict[str, Any]]:
         return [doc for _, doc in self._rows("type = ?", (type_key.lower(),))]

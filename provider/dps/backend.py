@@ -33,17 +33,17 @@ class DpsBackend:
         return self.emu.config.public_host
 
     def by_id_scope(self, id_scope: str) -> dict[str, Any] | None:
-        wanted = id_scope.strip().lower()
-        return next((d for d in self.all() if ((d.get("properties") or {}).get("idScope") or "").lower() == wanted),
-                    None)
+        return next(iter(self.emu.repo.find(DPS_TYPE, "idScope", id_scope.strip())), None)
 
     def by_host(self, host: str) -> dict[str, Any] | None:
         """The DPS whose service host name is `host` (case-insensitive, any `:port` ignored)."""
         wanted = strip_port(host)
-        return next((d for d in self.all() if self.service_host_name(d["name"]) == wanted), None)
+        name = wanted.split(".", 1)[0]
+        dps = self.by_name(name) if name else None
+        return dps if dps is not None and self.service_host_name(dps["name"]) == wanted else None
 
     def by_name(self, name: str) -> dict[str, Any] | None:
-        return next((d for d in self.all() if d["name"].lower() == name.lower()), None)
+        return next(iter(self.emu.repo.find(DPS_TYPE, "name", name)), None)
 
     @staticmethod
     def policy_keys(dps_doc: dict[str, Any]) -> dict[str, dict[str, Any]]:

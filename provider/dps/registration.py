@@ -175,7 +175,7 @@ def register(emu: Emulator, id_scope: str, registration_id: str, body: Any, evid
                        "The request carries a csr but the enrollment is not linked to an Azure Device Registry "
                        "certificate policy (credentialPolicyName, or namespaceName/certificateAuthorityName/"
                        "certificatePolicyName); link one or register without a csr.")
-    with emu.store.transaction():
+    with emu.store.transaction(savepoints=False):  # any failure aborts the whole registration
         operation = _assign(emu, dps, registration_id, attested, csr, api_version)
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return 202, {"operationId": operation, "status": "assigning"}, headers

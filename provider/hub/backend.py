@@ -50,13 +50,14 @@ class HubBackend:
 
     def by_name(self, name: str) -> dict[str, Any] | None:
         """The hub with this name in any subscription or group (names are global), or None."""
-        wanted = name.lower()
-        return next((h for h in self.all() if h["name"].lower() == wanted), None)
+        return next(iter(self.emu.repo.find(HUB_TYPE, "name", name)), None)
 
     def by_host(self, host: str) -> dict[str, Any] | None:
         """The hub whose host name is `host` (case-insensitive, any `:port` ignored), or None."""
         wanted = strip_port(host)
-        return next((h for h in self.all() if self.host_name(h["name"]) == wanted), None)
+        name = wanted.split(".", 1)[0]
+        hub = self.by_name(name) if name else None
+        return hub if hub is not None and self.host_name(hub["name"]) == wanted else None
 
     def for_connection_host(self, host: str) -> dict[str, Any] | None:
         """The hub a connection string's `HostName` names, read as Azure reads it: with or without a
